@@ -1,0 +1,1 @@
+"""One module per outside thing: SQL store, broker, Google Calendar, Microsoft Graph, OAuth."""

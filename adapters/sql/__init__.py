@@ -1,0 +1,1 @@
+"""The SQL store (SQLAlchemy Core): schema, directory, accounts and appointments."""

@@ -1,0 +1,1 @@
+"""Infrastructure: settings, wiring, the command line and the local provider sandboxes."""

@@ -1,0 +1,66 @@
+"""Composition root: the one place that picks concrete adapters and wires them together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import sqlalchemy as sa
+from flask import Flask
+from kombu import Connection
+
+from adapters.sql.accounts import SqlAccounts
+from adapters.sql.appointments import SqlAppointments
+from adapters.sql.directory import SqlDirectory
+from infra import db
+from infra.settings import Settings
+from ingest import create_app
+from ingest.ports import IngestPorts
+
+#: Seconds a readiness probe may wait for the broker before calling it unavailable.
+BROKER_PROBE_TIMEOUT = 2.0
+
+
+@dataclass
+class Container:
+    """Long-lived objects of one process, built lazily so nothing connects until used."""
+
+    settings: Settings
+
+    @cached_property
+    def engine(self) -> sa.Engine:
+        return db.create_engine(self.settings.database_url)
+
+    @cached_property
+    def accounts(self) -> SqlAccounts:
+        return SqlAccounts(self.engine)
+
+    @cached_property
+    def directory(self) -> SqlDirectory:
+        return SqlDirectory(self.engine)
+
+    @cached_property
+    def appointments(self) -> SqlAppointments:
+        return SqlAppointments(self.engine)
+
+    def probe_database(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    def probe_broker(self) -> None:
+        with Connection(self.settings.broker_url, connect_timeout=BROKER_PROBE_TIMEOUT) as conn:
+            conn.ensure_connection(max_retries=1, timeout=BROKER_PROBE_TIMEOUT)
+
+    def ingest_ports(self) -> IngestPorts:
+        return IngestPorts(
+            accounts=self.accounts,
+            appointments=self.appointments,
+            readiness={"database": self.probe_database, "broker": self.probe_broker},
+        )
+
+    def http_app(self) -> Flask:
+        return create_app(self.ingest_ports())
+
+    def close(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose()

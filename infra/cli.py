@@ -1,0 +1,183 @@
+"""The ``calsync`` command line (see CONTRACT.md). Errors are one line on stderr; exit 1 or 2."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+import structlog
+
+from adapters.directory_file import DirectoryFileError, read_directory_file
+from adapters.sql.accounts import AccountExists, AccountNotFound
+from infra.bootstrap import Container
+from infra.db import current_revision, upgrade
+from infra.log import configure_logging, redact_text
+from infra.server import run_single_machine, serve_with_gunicorn
+from infra.settings import Settings, SettingsError
+
+log = structlog.get_logger("calsync.cli")
+
+
+class CommandFailed(click.ClickException):
+    """A failure the command reports: exit status 1, one line on stderr."""
+
+    exit_code = 1
+
+
+@click.group()
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Calsync: two-way calendar sync between the CRM and Google / Microsoft 365."""
+    try:
+        settings = Settings.from_env(isatty=sys.stderr.isatty())
+    except SettingsError as exc:
+        raise CommandFailed(str(exc)) from None
+    configure_logging(settings.log_format, settings.log_level)
+    container = Container(settings)
+    ctx.obj = container
+    ctx.call_on_close(container.close)
+
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.pass_obj
+def db_upgrade(container: Container) -> None:
+    """Apply migrations (Alembic); safe to run again."""
+    upgrade(container.engine)
+    click.echo(f"database at revision {current_revision(container.engine)}")
+
+
+@cli.group()
+def directory() -> None:
+    """Accounts, users, companies and contacts."""
+
+
+@directory.command("load")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_obj
+def directory_load(container: Container, file: Path) -> None:
+    """Upsert accounts, users (with aliases), companies and contacts from a JSON FILE."""
+    try:
+        entries = read_directory_file(file)
+    except DirectoryFileError as exc:
+        for problem in exc.errors[1:]:
+            log.error("directory file invalid", file=str(file), problem=problem)
+        raise CommandFailed(f"{file}: {exc}") from None
+    total = sum(len(e.users) + len(e.companies) + len(e.contacts) for e in entries)
+    with _progress(total, "loading directory") as tick:
+        container.directory.load(entries, progress=tick)
+    counts = {
+        kind: sum(len(getattr(e, kind)) for e in entries)
+        for kind in ("users", "companies", "contacts")
+    }
+    log.info("directory loaded", file=str(file), accounts=len(entries), **counts)
+    click.echo(
+        f"loaded {len(entries)} accounts, {counts['users']} users, "
+        f"{counts['companies']} companies, {counts['contacts']} contacts"
+    )
+
+
+@cli.group()
+def account() -> None:
+    """Accounts and their API keys."""
+
+
+@account.command("create")
+@click.argument("account_id")
+@click.option("--name", default="", help="Display name of the account.")
+@click.pass_obj
+def account_create(container: Container, account_id: str, name: str) -> None:
+    """Create an account; prints its API key once, alone on stdout."""
+    if not 0 < len(account_id) <= 64:
+        raise click.BadParameter("must be 1 to 64 characters", param_hint="ID")
+    try:
+        key = container.accounts.create(account_id, name)
+    except AccountExists as exc:
+        raise CommandFailed(str(exc)) from None
+    log.info("account created", account_id=account_id)
+    click.echo(key)
+
+
+@account.command("rotate-key")
+@click.argument("account_id")
+@click.pass_obj
+def account_rotate_key(container: Container, account_id: str) -> None:
+    """Give an account a new API key (alone on stdout); the old one stops working."""
+    try:
+        key = container.accounts.rotate_key(account_id)
+    except AccountNotFound as exc:
+        raise CommandFailed(str(exc)) from None
+    log.info("account key rotated", account_id=account_id)
+    click.echo(key)
+
+
+@cli.command()
+@click.pass_obj
+def serve(container: Container) -> None:
+    """The HTTP service (ingest + API) under gunicorn."""
+    serve_with_gunicorn(container)
+
+
+@cli.command()
+@click.pass_obj
+def run(container: Container) -> None:
+    """Everything on one machine: the HTTP service and the pipeline's workers."""
+    run_single_machine(container)
+
+
+@cli.command()
+def demo() -> None:
+    """The article's scenarios end to end, printed as a table."""
+    click.echo("calsync demo arrives with the sync workers; until then try `calsync sandbox`.")
+
+
+def _register_sandbox() -> None:
+    try:
+        from infra.sandbox.command import sandbox  # noqa: PLC0415 - optional part
+    except ImportError:  # the sandbox providers are optional in a slimmed-down deployment
+        return
+    cli.add_command(sandbox)
+
+
+@contextmanager
+def _progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
+    """A progress bar on a terminal; silence when stderr is a file or pipe."""
+    if not sys.stderr.isatty() or total < 1000:
+        yield lambda _n: None
+        return
+    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
+        yield bar.update
+
+
+def main(argv: Sequence[str] | None = None) -> Any:
+    """Entry point: one line on stderr for every error, exit 2 for bad usage, 1 otherwise."""
+    _register_sandbox()
+    try:
+        return cli.main(args=argv, prog_name="calsync", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("calsync: aborted", err=True)
+        sys.exit(1)
+    except click.UsageError as exc:
+        hint = (
+            f" (see 'calsync {exc.ctx.command_path.partition(' ')[2]} --help')" if exc.ctx else ""
+        )
+        click.echo(f"calsync: usage: {exc.format_message()}{hint}".replace("  ", " "), err=True)
+        sys.exit(2)
+    except click.ClickException as exc:
+        click.echo(f"calsync: error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except Exception as exc:
+        log.exception("command failed")
+        line = redact_text(f"{type(exc).__name__}: {exc}").splitlines()[0]
+        click.echo(f"calsync: error: {line}", err=True)
+        sys.exit(1)

@@ -1,0 +1,20 @@
+"""gunicorn settings for ``calsync serve``; every value can be overridden by GUNICORN_CMD_ARGS."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+#: Two sync workers per core keeps the CPU busy while one waits on the database or broker.
+workers = max(2, multiprocessing.cpu_count())
+threads = 4
+worker_class = "gthread"
+#: Google and Graph give up on slow endpoints; answer or fail well inside their deadlines.
+timeout = 30
+graceful_timeout = 20
+keepalive = 5
+#: Bounded request line and header sizes: nothing a client sends can make a worker balloon.
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 8190
+accesslog = None  # the app logs every request itself, with its trace id
+errorlog = "-"

@@ -1,0 +1,1 @@
+"""Queue consumers: sync, CRM, write-back, dead-letter parking, and the scheduler."""
