@@ -8,8 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-#: Rows per statement: big enough to amortise round trips, small enough for SQLite's
-#: 32,766 bound-parameter limit with a dozen columns.
+#: Rows per executemany call, and IDs per IN list: bounded so memory and SQLite's
+#: bound-parameter limit stay comfortable whatever the file size.
 CHUNK = 1000
 
 
@@ -40,22 +40,23 @@ def upsert(
     """
     if not rows:
         return
-    for chunk in chunks(rows, CHUNK):
-        stmt = dialect_insert(connection, table).values(list(chunk))
-        if update:
-            where = None
-            if only_if_changed:
-                where = sa.or_(
-                    *(table.c[col].is_distinct_from(stmt.excluded[col]) for col in only_if_changed)
-                )
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[table.c[k] for k in keys],
-                set_={col: stmt.excluded[col] for col in update},
-                where=where,
+    stmt = dialect_insert(connection, table)
+    if update:
+        where = None
+        if only_if_changed:
+            where = sa.or_(
+                *(table.c[col].is_distinct_from(stmt.excluded[col]) for col in only_if_changed)
             )
-        else:
-            stmt = stmt.on_conflict_do_nothing(index_elements=[table.c[k] for k in keys])
-        connection.execute(stmt)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[table.c[k] for k in keys],
+            set_={col: stmt.excluded[col] for col in update},
+            where=where,
+        )
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=[table.c[k] for k in keys])
+    # One statement, compiled once and cached, run as executemany: the drivers batch it.
+    for chunk in chunks(rows, CHUNK):
+        connection.execute(stmt, list(chunk))
 
 
 def chunks(rows: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

@@ -1,0 +1,99 @@
+"""The calsync CLI as a user runs it: exit codes, stdout for results, one line on stderr for errors."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from tests.factories import article_directory, bulk_directory
+
+
+def test_account_create_prints_only_the_key_and_the_key_reads_the_api(calsync) -> None:
+    assert calsync("db", "upgrade").returncode == 0
+
+    created = calsync("account", "create", "acme", "--name", "Acme")
+
+    assert created.returncode == 0
+    key = created.stdout.strip()
+    assert created.stdout == key + "\n"
+    assert key.startswith("csk_")
+    assert key not in created.stderr  # logged, but never the key itself
+
+
+def test_account_create_twice_is_one_line_error_exit_1(calsync) -> None:
+    calsync("db", "upgrade")
+    calsync("account", "create", "acme")
+
+    again = calsync("account", "create", "acme")
+
+    assert again.returncode == 1
+    assert again.stdout == ""
+    assert again.stderr.splitlines()[-1] == "calsync: error: account 'acme' exists already"
+
+
+def test_rotate_key_for_an_account_made_by_directory_load(calsync, tmp_path: Path) -> None:
+    calsync("db", "upgrade")
+    (tmp_path / "dir.json").write_text(json.dumps(article_directory()))
+    assert calsync("directory", "load", "dir.json").returncode == 0
+
+    rotated = calsync("account", "rotate-key", "exempel")
+    missing = calsync("account", "rotate-key", "nobody")
+
+    assert rotated.returncode == 0
+    assert rotated.stdout.strip().startswith("csk_")
+    assert missing.returncode == 1
+    assert missing.stderr.strip().endswith("calsync: error: no account 'nobody'")
+
+
+def test_directory_load_is_idempotent_and_reports_counts(calsync, tmp_path: Path) -> None:
+    calsync("db", "upgrade")
+    (tmp_path / "dir.json").write_text(json.dumps(article_directory(with_lucas=True)))
+
+    first = calsync("directory", "load", "dir.json")
+    second = calsync("directory", "load", "dir.json")
+
+    assert first.returncode == second.returncode == 0
+    assert first.stdout == second.stdout == "loaded 1 accounts, 2 users, 1 companies, 1 contacts\n"
+
+
+def test_directory_load_names_the_bad_record_and_loads_nothing(calsync, tmp_path: Path) -> None:
+    calsync("db", "upgrade")
+    document = article_directory()
+    document["accounts"][0]["contacts"][0]["emails"] = ["eva(at)kund.se"]
+    (tmp_path / "bad.json").write_text(json.dumps(document))
+
+    result = calsync("directory", "load", "bad.json")
+
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == (
+        "calsync: error: bad.json: accounts[0] (exempel).contacts[0] (eva).emails: "
+        "'eva(at)kund.se' is not an e-mail address"
+    )
+    assert calsync("account", "rotate-key", "exempel").returncode == 1  # nothing was loaded
+
+
+def test_bad_usage_is_exit_2_with_one_line(calsync) -> None:
+    missing_file = calsync("directory", "load", "nope.json")
+    unknown = calsync("frobnicate")
+    missing_arg = calsync("account", "create")
+
+    for result in (missing_file, unknown, missing_arg):
+        assert result.returncode == 2
+        assert len(result.stderr.strip().splitlines()) == 1
+        assert result.stderr.startswith("calsync: usage: ")
+
+
+def test_large_directory_loads_well_under_a_minute(calsync, tmp_path: Path) -> None:
+    calsync("db", "upgrade")
+    (tmp_path / "big.json").write_text(
+        json.dumps(bulk_directory("big", contacts=100_000, users=500))
+    )
+
+    started = time.monotonic()
+    result = calsync("directory", "load", "big.json", timeout=300)
+    elapsed = time.monotonic() - started
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "loaded 1 accounts, 500 users, 10000 companies, 100000 contacts\n"
+    print(f"100,000 contacts loaded in {elapsed:.1f} s")  # the figure; no timing assertion here

@@ -1,0 +1,52 @@
+"""``calsync run`` on the embedded default serves the HTTP service (what ``make run`` starts)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+
+from tests.e2e.conftest import CALSYNC
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_json(url: str, timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return json.loads(response.read())
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def test_run_serves_healthz_and_stops_cleanly_on_sigterm(calsync) -> None:
+    assert calsync("db", "upgrade").returncode == 0
+    port = free_port()
+    env = {**calsync.env, "CALSYNC_LISTEN": f"127.0.0.1:{port}"}
+    process = subprocess.Popen(
+        [*CALSYNC, "run"],
+        cwd=calsync.cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        health = wait_for_json(f"http://127.0.0.1:{port}/healthz")
+        assert health == {"status": "ok"}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert "shutting down" in err
