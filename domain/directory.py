@@ -31,6 +31,11 @@ def choose_contact(records: Sequence[ContactRecord]) -> ContactRecord | None:
     ``contact_id`` wins, so the choice never depends on the order the records came in.
     Returns None when no record is active.
     """
+    # Resolution's hot path: most addresses match no contact, or exactly one.
+    if not records:
+        return None
+    if len(records) == 1:
+        return records[0] if records[0].active else None
     active = sorted((record for record in records if record.active), key=lambda r: r.contact_id)
     # max() keeps the first of equal keys, which after the sort is the lowest contact_id.
     return max(active, key=lambda record: record.updated_at, default=None)

@@ -18,6 +18,12 @@ _HOST_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 #: Characters that cannot stand unquoted in a local part. Quoted local parts are so rare
 #: in calendars that accepting them is not worth the ambiguity.
 _LOCAL_PART_SPECIALS = re.compile(r'[\s"(),:;<>@\[\\\]]')
+#: The everyday address (lowercase ASCII dot-atom at a host name) needs no IDNA work; for
+#: it the full path below would return the address unchanged, so one match decides.
+_PLAIN_ADDRESS = re.compile(
+    r"(?P<local>[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*)"
+    r"@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?"
+)
 
 
 def normalise_email(raw: str) -> str | None:
@@ -28,6 +34,11 @@ def normalise_email(raw: str) -> str | None:
     (``bücher.de`` becomes ``xn--bcher-kva.de``). Never raises, and normalising a result
     again returns it unchanged.
     """
+    plain = _plain_address(raw)
+    return plain if plain is not None else _full_normalise(raw)
+
+
+def _full_normalise(raw: str) -> str | None:
     address = _strip_mailto(_unwrap_angle_brackets(raw.strip()))
     local_part, at, domain = address.rpartition("@")
     if not at:
@@ -38,6 +49,19 @@ def normalise_email(raw: str) -> str | None:
         return None
     email = f"{local_part_or_none}@{ascii_domain}"
     return email if len(email) <= MAX_EMAIL_LENGTH else None
+
+
+def _plain_address(raw: str) -> str | None:
+    """The fast path: an already plain address, or None to take the full path."""
+    lowered = raw.strip().lower()
+    if lowered.endswith(">"):  # "Name <a@b>": the address is after the last "<"
+        lowered = lowered[lowered.rfind("<") + 1 : -1].strip()
+    if not lowered.isascii() or len(lowered) > MAX_EMAIL_LENGTH:
+        return None
+    match = _PLAIN_ADDRESS.fullmatch(lowered)
+    if match is None or len(match["local"]) > MAX_LOCAL_PART_LENGTH:
+        return None
+    return lowered
 
 
 def normalise_domain(raw: str) -> str | None:

@@ -69,7 +69,7 @@ class AddressKind(StrEnum):
     EXTERNAL = "external"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Attendee:
     """An attendee as the provider lists it; ``email`` is raw, not yet normalised (R1)."""
 
@@ -81,7 +81,7 @@ class Attendee:
     optional: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Participant:
     """One participant of an appointment: a user, a contact, or a bare external e-mail.
 
@@ -98,7 +98,7 @@ class Participant:
     display_name: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Room:
     """A room or other resource booked for a meeting (R6, R23)."""
 
@@ -106,7 +106,7 @@ class Room:
     name: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ContactRecord:
     """One contact of the account that carries a given e-mail address."""
 
@@ -119,7 +119,7 @@ class ContactRecord:
         require_aware(self.updated_at, "updated_at")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Directory:
     """What one account knows about e-mail addresses; every key is normalised (R1).
 
@@ -134,7 +134,7 @@ class Directory:
     contacts_by_email: Mapping[str, Sequence[ContactRecord]] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EventVersion:
     """Which edit of an event this is, ordered by ``domain.versions`` (R16).
 
@@ -153,7 +153,7 @@ class EventVersion:
         require_aware(self.updated, "updated")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ProviderEvent:
     """An event of one calendar as the provider adapter translated it.
 

@@ -95,18 +95,18 @@ def _identity(classified: Classified) -> str:
     return f"email:{classified.email}"
 
 
+def _kind(user_id: str | None, contact: ContactRecord | None) -> ParticipantKind:
+    if user_id is not None:
+        return ParticipantKind.USER
+    return ParticipantKind.CONTACT if contact is not None else ParticipantKind.EXTERNAL
+
+
 def _participant(
     classified: Classified, response: Response, display_name: str | None = None
 ) -> Participant:
-    if classified.user_id is not None:
-        kind = ParticipantKind.USER
-    elif classified.contact is not None:
-        kind = ParticipantKind.CONTACT
-    else:
-        kind = ParticipantKind.EXTERNAL
     contact = classified.contact
     return Participant(
-        kind=kind,
+        kind=_kind(classified.user_id, contact),
         email=classified.email,
         response=response,
         user_id=classified.user_id,
@@ -147,13 +147,30 @@ class _Collector:
         if attendee.is_resource:
             self.rooms[email] = Room(email, attendee.display_name)
             return
-        classified = classify_address(email, self.directory)
-        if classified.kind is AddressKind.COLLEAGUE:
+        # Inlined classify_address: this loop is resolution's hot path (tests/bench).
+        directory = self.directory
+        user_id = directory.user_by_email.get(email)
+        contact = None
+        if user_id is not None:
+            key = f"user:{user_id}"
+        elif email[email.rfind("@") + 1 :] in directory.colleague_domains:
             self.colleagues[email] = None
             return
-        key = _identity(classified)
+        else:
+            contact = choose_contact(directory.contacts_by_email.get(email, ()))
+            key = f"contact:{contact.contact_id}" if contact else f"email:{email}"
+        if key in self.participants:
+            return
         response = Response.ORGANIZER if key == self.organizer_key else attendee.response
-        self.participants.setdefault(key, _participant(classified, response, attendee.display_name))
+        self.participants[key] = Participant(
+            kind=_kind(user_id, contact),
+            email=email,
+            response=response,
+            user_id=user_id,
+            contact_id=contact.contact_id if contact else None,
+            company_id=contact.company_id if contact else None,
+            display_name=attendee.display_name,
+        )
 
     def finish(self, organizer: Classified | None) -> Resolution:
         participants = tuple(self.participants.values())

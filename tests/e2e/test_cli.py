@@ -1,4 +1,4 @@
-"""The calsync CLI as a user runs it: exit codes, stdout for results, one line on stderr for errors."""
+"""The calsync CLI as a user runs it: exit codes, results on stdout, one-line errors on stderr."""
 
 from __future__ import annotations
 

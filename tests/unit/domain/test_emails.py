@@ -126,3 +126,26 @@ def test_email_domain_refuses_a_string_without_at() -> None:
 )
 def test_r1_domains_normalise_like_email_domains(raw: str, expected: str | None) -> None:
     assert normalise_domain(raw) == expected
+
+
+@given(st.text(alphabet=st.characters(codec="ascii"), max_size=80))
+@settings(max_examples=500)
+def test_r1_fast_path_agrees_with_the_full_path(raw: str) -> None:
+    # The plain-address shortcut must never decide differently from the full normaliser.
+    from domain import emails
+
+    fast = emails._plain_address(raw)
+    if fast is not None:
+        assert fast == emails._full_normalise(raw)
+
+
+@given(
+    st.from_regex(
+        r"[A-Za-z0-9._%+-]{1,20}@[A-Za-z0-9-]{1,15}(\.[A-Za-z]{2,6}){1,2}", fullmatch=True
+    )
+)
+@settings(max_examples=300)
+def test_r1_plain_addresses_take_the_fast_path_with_the_same_result(raw: str) -> None:
+    from domain import emails
+
+    assert emails.normalise_email(raw) == emails._full_normalise(raw)
