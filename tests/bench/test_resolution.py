@@ -31,10 +31,8 @@ def make_events(count: int) -> list[list[Attendee]]:
     """Ten attendees: organizer user, another user, a colleague, six contacts, one stranger."""
     events = []
     for n in range(count):
-        contacts = [
-            f"person{(n * 7 + k * 131) % CONTACTS}@customer{((n * 7 + k * 131) % CONTACTS) // 10}.example"
-            for k in range(6)
-        ]
+        picks = [(n * 7 + k * 131) % CONTACTS for k in range(6)]
+        contacts = [f"person{p}@customer{p // 10}.example" for p in picks]
         events.append(
             [
                 Attendee(
