@@ -95,7 +95,15 @@ def configure_logging(
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Third-party clients log request URLs with tokens in them at DEBUG; keep them quieter.
-    for noisy in ("googleapiclient.discovery_cache", "httpx", "urllib3", "amqp", "kombu"):
+    # werkzeug duplicates the access line that ingest logs itself, with trace id.
+    for noisy in (
+        "googleapiclient.discovery_cache",
+        "httpx",
+        "urllib3",
+        "amqp",
+        "kombu",
+        "werkzeug",
+    ):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from adapters.directory_file import AccountEntry
 from adapters.sql.tables import (
@@ -75,14 +78,13 @@ class SqlDirectory:
             return Directory(user_by_email={}, colleague_domains=frozenset(), contacts_by_email={})
         domains = sorted({email_domain(e) for e in wanted})
         with self._engine.connect() as conn:
-            rows = conn.execute(
-                _lookup_query(),
-                {
-                    "account_id": account_id,
-                    "emails": wanted,
-                    "domains": domains,
-                },
-            ).all()
+            dialect = conn.dialect.name
+            parameters = {
+                "account_id": account_id,
+                "emails": _list_param(dialect, wanted),
+                "domains": _list_param(dialect, domains),
+            }
+            rows = conn.execute(_lookup_query(dialect), parameters).all()
         return _to_directory(rows)
 
 
@@ -204,7 +206,28 @@ def _load_contacts(
     )
 
 
-def _lookup_query() -> sa.CompoundSelect:
+def _list_param(dialect: str, values: list[str]) -> Any:
+    return json.dumps(values) if dialect == "sqlite" else values
+
+
+def _one_of(column: sa.ColumnElement[str], name: str, dialect: str) -> sa.ColumnElement[bool]:
+    """``column`` is in the list bound as ``name``: one parameter, however long the list.
+
+    Thousands of expanding IN parameters cost more to render and bind than the lookup itself;
+    an array (PostgreSQL) or a JSON list (SQLite) keeps one cached statement.
+    """
+    if dialect == "postgresql":
+        return column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(sa.String)))
+    if dialect == "sqlite":
+        values: sa.Select[Any] = sa.select(sa.column("value")).select_from(
+            sa.func.json_each(sa.bindparam(name))
+        )
+        return column.in_(values)
+    return column.in_(sa.bindparam(name, expanding=True))
+
+
+@functools.cache
+def _lookup_query(dialect: str) -> sa.CompoundSelect:
     """One round trip: users by address, contacts by address, and colleague domains."""
     # PostgreSQL wants every UNION column typed alike, NULLs included.
     no_text, no_flag = sa.cast(sa.null(), sa.String), sa.cast(sa.null(), sa.Boolean)
@@ -226,7 +249,7 @@ def _lookup_query() -> sa.CompoundSelect:
         )
         .where(
             user_emails.c.account_id == sa.bindparam("account_id"),
-            user_emails.c.email.in_(sa.bindparam("emails", expanding=True)),
+            _one_of(user_emails.c.email, "emails", dialect),
         )
     )
     by_contact = (
@@ -247,14 +270,14 @@ def _lookup_query() -> sa.CompoundSelect:
         )
         .where(
             contact_emails.c.account_id == sa.bindparam("account_id"),
-            contact_emails.c.email.in_(sa.bindparam("emails", expanding=True)),
+            _one_of(contact_emails.c.email, "emails", dialect),
         )
     )
     user_domains = (
         sa.select(sa.literal("d"), user_emails.c.domain, no_text, no_text, no_flag, no_time)
         .where(
             user_emails.c.account_id == sa.bindparam("account_id"),
-            user_emails.c.domain.in_(sa.bindparam("domains", expanding=True)),
+            _one_of(user_emails.c.domain, "domains", dialect),
         )
         .distinct()
     )
@@ -262,7 +285,7 @@ def _lookup_query() -> sa.CompoundSelect:
         sa.literal("d"), account_domains.c.domain, no_text, no_text, no_flag, no_time
     ).where(
         account_domains.c.account_id == sa.bindparam("account_id"),
-        account_domains.c.domain.in_(sa.bindparam("domains", expanding=True)),
+        _one_of(account_domains.c.domain, "domains", dialect),
     )
     return sa.union_all(by_user, by_contact, user_domains, extra_domains)
 
