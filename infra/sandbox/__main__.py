@@ -1,0 +1,5 @@
+"""``python -m infra.sandbox``: the same as ``calsync sandbox``."""
+
+from infra.sandbox.command import sandbox
+
+sandbox()

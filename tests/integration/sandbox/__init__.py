@@ -1,0 +1,1 @@
+"""Integration tests of the provider sandboxes, driven through the real client libraries."""
