@@ -9,6 +9,9 @@ import sqlalchemy as sa
 from flask import Flask
 from kombu import Connection
 
+from adapters.broker.declare import declare_topology
+from adapters.broker.factory import publisher_for
+from adapters.broker.publisher import Publisher
 from adapters.sql.accounts import SqlAccounts
 from adapters.sql.appointments import SqlAppointments
 from adapters.sql.directory import SqlDirectory
@@ -43,6 +46,15 @@ class Container:
     def appointments(self) -> SqlAppointments:
         return SqlAppointments(self.engine)
 
+    @cached_property
+    def publisher(self) -> Publisher:
+        return publisher_for(self.settings.broker_url)
+
+    def declare_broker(self) -> list[str]:
+        """Declare every exchange and queue of the topology (idempotent)."""
+        with Connection(self.settings.broker_url, connect_timeout=BROKER_PROBE_TIMEOUT) as conn:
+            return declare_topology(conn)
+
     def probe_database(self) -> None:
         with self.engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
@@ -62,5 +74,7 @@ class Container:
         return create_app(self.ingest_ports())
 
     def close(self) -> None:
+        if "publisher" in self.__dict__:
+            self.publisher.close()
         if "engine" in self.__dict__:
             self.engine.dispose()

@@ -56,6 +56,23 @@ def db_upgrade(container: Container) -> None:
 
 
 @cli.group()
+def broker() -> None:
+    """Message broker topology."""
+
+
+@broker.command("declare")
+@click.pass_obj
+def broker_declare(container: Container) -> None:
+    """Declare every queue, retry queue and dead-letter exchange; safe to run again."""
+    try:
+        names = container.declare_broker()
+    except Exception as exc:  # noqa: BLE001 - any broker error is reported as one line
+        raise CommandFailed(f"cannot declare the broker topology: {exc}") from None
+    log.info("broker topology declared", queues=len(names))
+    click.echo(f"declared {len(names)} queues: {', '.join(names)}")
+
+
+@cli.group()
 def directory() -> None:
     """Accounts, users, companies and contacts."""
 

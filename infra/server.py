@@ -35,6 +35,7 @@ class _Gunicorn(BaseApplication):
 
 
 def serve_with_gunicorn(container: Container) -> None:
+    container.declare_broker()
     log.info("serving", listen=f"{container.settings.listen_host}:{container.settings.listen_port}")
     _Gunicorn(container).run()
 
@@ -42,6 +43,7 @@ def serve_with_gunicorn(container: Container) -> None:
 def run_single_machine(container: Container) -> None:
     """HTTP service plus background workers in one process, until SIGINT or SIGTERM."""
     settings = container.settings
+    container.declare_broker()
     server = make_server(
         settings.listen_host, settings.listen_port, container.http_app(), threaded=True
     )

@@ -12,11 +12,16 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+from kombu import Connection
+from kombu.exceptions import OperationalError
 
+from adapters.broker.declare import declare_topology
 from adapters.sql.tables import metadata
 from infra import db
+from tests.support.rabbitmq import create_vhost, delete_vhost
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+AMQP_URL = os.environ.get("CALSYNC_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 POSTGRES_ADMIN_URL = os.environ.get(
     "CALSYNC_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
@@ -80,3 +85,38 @@ def empty_store(engine: sa.Engine) -> None:
         else:
             for table in reversed(metadata.sorted_tables):
                 conn.execute(table.delete())
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_vhost() -> Iterator[str]:
+    """URL of a RabbitMQ vhost made for this session, with the topology declared."""
+    try:
+        url = create_vhost(AMQP_URL)
+        with Connection(url, connect_timeout=5) as connection:
+            declare_topology(connection)
+    except (OSError, ConnectionError, OperationalError) as exc:
+        unreachable("RabbitMQ", exc)
+    yield url
+    delete_vhost(url)
+
+
+@pytest.fixture
+def broker_url(rabbitmq_vhost: str) -> Iterator[str]:
+    """The session's vhost, every queue emptied after the test."""
+    yield rabbitmq_vhost
+    with Connection(rabbitmq_vhost) as connection:
+        for queue in queue_names(connection):
+            connection.default_channel.queue_purge(queue)
+
+
+def queue_names(connection: Connection) -> list[str]:
+    from adapters.broker.declare import topology_queues  # noqa: PLC0415
+
+    return [queue.name for queue in topology_queues(connection)]
+
+
+def queue_depth(url: str, queue: str) -> int:
+    """Messages ready in ``queue`` (a passive declare: the queue must exist)."""
+    with Connection(url) as connection:
+        _name, count, _consumers = connection.default_channel.queue_declare(queue, passive=True)
+        return int(count)

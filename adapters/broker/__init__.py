@@ -1,0 +1,1 @@
+"""The message broker: envelope, topology (as data), publishers and consumers."""

@@ -1,0 +1,16 @@
+"""Pick the publisher for a broker URL."""
+
+from __future__ import annotations
+
+from adapters.broker.publisher import Publisher
+
+
+def publisher_for(url: str) -> Publisher:
+    """Confirmed pika publishing for RabbitMQ (``amqp://``), kombu for the embedded broker."""
+    if url.startswith(("amqp://", "amqps://", "pyamqp://")):
+        from adapters.broker.pika_publisher import PikaConfirmingPublisher  # noqa: PLC0415
+
+        return PikaConfirmingPublisher(url.replace("pyamqp://", "amqp://", 1))
+    from adapters.broker.kombu_publisher import KombuPublisher  # noqa: PLC0415
+
+    return KombuPublisher(url)
