@@ -123,12 +123,20 @@ calendar_connections = sa.Table(
     sa.Column("connected_at", UtcDateTime, nullable=False),
     sa.Column("credentials", sa.LargeBinary, nullable=True),
     sa.Column("cursor", sa.Text, nullable=True),
+    # Where an interrupted multi-page sync resumes (Google page token, Graph next link).
+    sa.Column("page_cursor", sa.Text, nullable=True),
     sa.Column("window_start", UtcDateTime, nullable=True),
     sa.Column("window_end", UtcDateTime, nullable=True),
     sa.Column("status", sa.String(32), nullable=False, server_default="active"),
     sa.Column("sync_state", sa.String(32), nullable=False, server_default="idle"),
     sa.Column("last_synced_at", UtcDateTime, nullable=True),
     sa.Column("last_error", sa.Text, nullable=True),
+    # Coalescing: every hint bumps `sync_requested`; a finished sync records the value it
+    # started from in `sync_done`. One lease holder syncs while the other hints just bump.
+    sa.Column("sync_requested", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("sync_done", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("lease_owner", sa.String(64), nullable=True),
+    sa.Column("lease_expires_at", UtcDateTime, nullable=True),
     *_timestamps(),
     sa.ForeignKeyConstraint(
         ["account_id", "user_id"], ["users.account_id", "users.id"], ondelete="CASCADE"

@@ -21,7 +21,7 @@ def test_migrations_match_the_declared_schema(store: sa.Engine) -> None:
 def test_upgrade_twice_is_harmless(store: sa.Engine) -> None:
     db.upgrade(store)
     db.upgrade(store)
-    assert db.current_revision(store) == "0002"
+    assert db.current_revision(store) == "0003"
 
 
 LOOKUPS = {

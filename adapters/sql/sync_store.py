@@ -1,0 +1,355 @@
+"""Reading what a page of provider changes touches, and writing its plans, in batches.
+
+A page of 250 events costs two queries to load and one ``executemany`` per table to write,
+whatever it holds; the caller wraps the write, the cursor and the inbox record in one
+transaction.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from adapters.sql.tables import (
+    appointment_participants,
+    appointment_rooms,
+    appointments,
+    calendar_connections,
+    event_links,
+    users,
+)
+from adapters.sql.upsert import dialect_insert
+from domain.meetings import EventLink
+from domain.model import EventVersion, Participant, Provider, ProviderEvent
+from domain.sync_plan import AppointmentContent, EventPlan, PlanKind, StoredAppointment
+from domain.timing import AllDay, Timed, Timing, utc_range
+from domain.versions import version_key
+
+_l = event_links.c
+_CONTENT_COLUMNS = (
+    "subject",
+    "description",
+    "location",
+    "start_at",
+    "end_at",
+    "all_day",
+    "start_date",
+    "end_date",
+    "time_zone",
+    "organizer_kind",
+    "organizer_user_id",
+    "organizer_contact_id",
+    "organizer_email",
+    "company_id",
+    "video_url",
+    "updated_at",
+)
+
+
+def load_context(
+    conn: sa.Connection, account_id: str, connection_id: str, events: Sequence[ProviderEvent]
+) -> tuple[list[EventLink], dict[str, StoredAppointment]]:
+    """The links carrying the page's event ids (this calendar) or iCalUIDs (any calendar of
+    the account), and what is stored of the appointments they point at."""
+    ids = sorted({e.event_id for e in events})
+    uids = sorted({e.ical_uid for e in events if e.ical_uid})
+    condition = sa.and_(_l.connection_id == connection_id, _l.event_id.in_(ids))
+    if uids:
+        condition = sa.or_(condition, sa.and_(_l.account_id == account_id, _l.ical_uid.in_(uids)))
+    rows = conn.execute(sa.select(event_links).where(condition).order_by(_l.id)).mappings().all()
+    links = [_to_link(row) for row in rows]
+    return links, _stored(conn, {link.appointment_id for link in links})
+
+
+def apply_plans(
+    conn: sa.Connection,
+    account_id: str,
+    connection_id: str,
+    plans: Sequence[EventPlan],
+    appointment_type_id: str | None,
+) -> None:
+    """Write every plan of a page (in the caller's transaction)."""
+    now = datetime.now(UTC)
+    with_content = [p for p in plans if p.content is not None and p.appointment_id]
+    if with_content:
+        _upsert_appointments(conn, account_id, with_content, appointment_type_id, now)
+        _replace_children(conn, account_id, with_content)
+    owner_only = [p for p in plans if p.kind is PlanKind.JOIN and p.content is None]
+    if owner_only:
+        _add_owners(conn, account_id, connection_id, owner_only)
+    links = [p.link for p in plans if p.link is not None and p.kind is not PlanKind.SKIP]
+    if links:
+        _upsert_links(conn, account_id, connection_id, links, now)
+
+
+def _stored(conn: sa.Connection, appointment_ids: set[str]) -> dict[str, StoredAppointment]:
+    if not appointment_ids:
+        return {}
+    ids = sorted(appointment_ids)
+    owners: dict[str, dict[str, str]] = defaultdict(dict)
+    latest: dict[str, EventVersion] = {}
+    query = (
+        sa.select(
+            _l.appointment_id,
+            _l.calendar_owner_user_id,
+            _l.gone,
+            _l.version_updated,
+            _l.version_sequence,
+            _l.version_change_key,
+            users.c.email,
+        )
+        .join(
+            users,
+            sa.and_(users.c.account_id == _l.account_id, users.c.id == _l.calendar_owner_user_id),
+        )
+        .where(_l.appointment_id.in_(ids))
+    )
+    for row in conn.execute(query):
+        version = EventVersion(row.version_updated, row.version_sequence, row.version_change_key)
+        if row.appointment_id not in latest or version_key(version) > version_key(
+            latest[row.appointment_id]
+        ):
+            latest[row.appointment_id] = version
+        if not row.gone:
+            owners[row.appointment_id][row.calendar_owner_user_id] = row.email
+    a = appointments.c
+    rows = conn.execute(
+        sa.select(
+            a.id,
+            a.start_at,
+            a.end_at,
+            a.all_day,
+            a.start_date,
+            a.end_date,
+            a.time_zone,
+            a.company_id,
+            a.company_set_by_hand,
+        ).where(a.id.in_(ids))
+    )
+    return {
+        row.id: StoredAppointment(
+            appointment_id=row.id,
+            timing=_timing(row),
+            time_zone=row.time_zone,
+            company_id=row.company_id,
+            company_set_by_hand=row.company_set_by_hand,
+            owners=owners.get(row.id, {}),
+            latest_version=latest.get(row.id),
+        )
+        for row in rows
+    }
+
+
+def _timing(row: Any) -> Timing | None:
+    if row.all_day and row.start_date and row.end_date:
+        return AllDay(row.start_date, row.end_date)
+    if row.start_at and row.end_at:
+        return Timed(row.start_at, row.end_at, row.time_zone)
+    return None
+
+
+def _upsert_appointments(
+    conn: sa.Connection,
+    account_id: str,
+    plans: Sequence[EventPlan],
+    appointment_type_id: str | None,
+    now: datetime,
+) -> None:
+    rows = [
+        {
+            "id": p.appointment_id,
+            "account_id": account_id,
+            "origin": "calendar",
+            "appointment_type_id": appointment_type_id,
+            "created_at": now,
+            **_content_columns(p.content, now),
+        }
+        for p in plans
+        if p.content is not None
+    ]
+    stmt = dialect_insert(conn, appointments)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[appointments.c.id],
+        set_={name: stmt.excluded[name] for name in _CONTENT_COLUMNS},
+    )
+    conn.execute(stmt, rows)
+
+
+def _content_columns(content: AppointmentContent, now: datetime) -> dict[str, Any]:
+    timing = content.timing
+    start_at, end_at = utc_range(timing, content.time_zone)
+    all_day = isinstance(timing, AllDay)
+    organizer = content.organizer
+    return {
+        "subject": content.subject,
+        "description": content.description,
+        "location": content.location,
+        "start_at": start_at,
+        "end_at": end_at,
+        "all_day": all_day,
+        "start_date": timing.start_date if isinstance(timing, AllDay) else None,
+        "end_date": timing.end_date if isinstance(timing, AllDay) else None,
+        "time_zone": content.time_zone,
+        "organizer_kind": organizer.kind.value if organizer else None,
+        "organizer_user_id": organizer.user_id if organizer else None,
+        "organizer_contact_id": organizer.contact_id if organizer else None,
+        "organizer_email": organizer.email if organizer else None,
+        "company_id": content.company_id,
+        "video_url": content.video_url,
+        "updated_at": now,
+    }
+
+
+def _replace_children(conn: sa.Connection, account_id: str, plans: Sequence[EventPlan]) -> None:
+    ids = [p.appointment_id for p in plans]
+    conn.execute(
+        appointment_participants.delete().where(appointment_participants.c.appointment_id.in_(ids))
+    )
+    conn.execute(appointment_rooms.delete().where(appointment_rooms.c.appointment_id.in_(ids)))
+    people = [
+        _participant_row(account_id, p.appointment_id, position, person)
+        for p in plans
+        if p.content is not None and p.appointment_id
+        for position, person in enumerate(_unique_by_email(p.content.participants))
+    ]
+    if people:
+        conn.execute(appointment_participants.insert(), people)
+    rooms = [
+        {"appointment_id": p.appointment_id, "email": room.email, "name": room.name}
+        for p in plans
+        if p.content is not None
+        for room in {r.email: r for r in p.content.rooms}.values()
+    ]
+    if rooms:
+        conn.execute(appointment_rooms.insert(), rooms)
+
+
+def _unique_by_email(participants: Iterable[Participant]) -> list[Participant]:
+    # The store keys participants by address; resolution already merged aliases of a user.
+    return list({p.email: p for p in reversed(list(participants))}.values())[::-1]
+
+
+def _participant_row(
+    account_id: str, appointment_id: str | None, position: int, person: Participant
+) -> dict[str, Any]:
+    return {
+        "appointment_id": appointment_id,
+        "account_id": account_id,
+        "position": position,
+        "email": person.email,
+        "kind": person.kind.value,
+        "response": person.response.value,
+        "user_id": person.user_id,
+        "contact_id": person.contact_id,
+        "company_id": person.company_id,
+        "display_name": person.display_name,
+    }
+
+
+def _add_owners(
+    conn: sa.Connection, account_id: str, connection_id: str, plans: Sequence[EventPlan]
+) -> None:
+    """A JOIN older than the stored content only adds the calendar's owner (R15)."""
+    owner = conn.execute(
+        sa.select(users.c.id, users.c.email)
+        .join(
+            calendar_connections,
+            sa.and_(
+                calendar_connections.c.account_id == users.c.account_id,
+                calendar_connections.c.user_id == users.c.id,
+            ),
+        )
+        .where(calendar_connections.c.id == connection_id)
+    ).one()
+    ids = [p.appointment_id for p in plans if p.appointment_id]
+    counts: dict[str, int] = dict(
+        conn.execute(
+            sa.select(appointment_participants.c.appointment_id, sa.func.count())
+            .where(appointment_participants.c.appointment_id.in_(ids))
+            .group_by(appointment_participants.c.appointment_id)
+        )
+        .tuples()
+        .all()
+    )
+    stmt = dialect_insert(conn, appointment_participants).on_conflict_do_nothing()
+    conn.execute(
+        stmt,
+        [
+            {
+                "appointment_id": appointment_id,
+                "account_id": account_id,
+                "position": counts.get(appointment_id, 0),
+                "email": owner.email,
+                "kind": "user",
+                "response": "needs_action",
+                "user_id": owner.id,
+                "contact_id": None,
+                "company_id": None,
+                "display_name": None,
+            }
+            for appointment_id in dict.fromkeys(ids)
+        ],
+    )
+
+
+def _upsert_links(
+    conn: sa.Connection,
+    account_id: str,
+    connection_id: str,
+    links: Sequence[EventLink],
+    now: datetime,
+) -> None:
+    rows = [
+        {
+            "account_id": account_id,
+            "connection_id": connection_id,
+            "appointment_id": link.appointment_id,
+            "provider": link.provider.value,
+            "calendar_owner_user_id": link.calendar_owner_user_id,
+            "event_id": link.event_id,
+            "ical_uid": link.ical_uid,
+            "instance_start": link.instance_start,
+            "version_updated": link.version.updated,
+            "version_sequence": link.version.sequence,
+            "version_change_key": link.version.change_key[:255],
+            "gone": link.gone,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for link in links
+    ]
+    stmt = dialect_insert(conn, event_links)
+    updated = (
+        "appointment_id",
+        "ical_uid",
+        "instance_start",
+        "version_updated",
+        "version_sequence",
+        "version_change_key",
+        "gone",
+        "updated_at",
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[_l.connection_id, _l.event_id],
+        set_={name: stmt.excluded[name] for name in updated},
+    )
+    conn.execute(stmt, rows)
+
+
+def _to_link(row: Any) -> EventLink:
+    return EventLink(
+        appointment_id=row["appointment_id"],
+        provider=Provider(row["provider"]),
+        calendar_owner_user_id=row["calendar_owner_user_id"],
+        event_id=row["event_id"],
+        ical_uid=row["ical_uid"],
+        instance_start=row["instance_start"],
+        version=EventVersion(
+            row["version_updated"], row["version_sequence"], row["version_change_key"]
+        ),
+        gone=row["gone"],
+    )
