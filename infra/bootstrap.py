@@ -12,8 +12,10 @@ from kombu import Connection
 from adapters.broker.declare import declare_topology
 from adapters.broker.factory import publisher_for
 from adapters.broker.publisher import Publisher
+from adapters.crypto import TokenCipher
 from adapters.sql.accounts import SqlAccounts
 from adapters.sql.appointments import SqlAppointments
+from adapters.sql.connections import SqlConnections
 from adapters.sql.directory import SqlDirectory
 from infra import db
 from infra.settings import Settings
@@ -45,6 +47,14 @@ class Container:
     @cached_property
     def appointments(self) -> SqlAppointments:
         return SqlAppointments(self.engine)
+
+    @cached_property
+    def cipher(self) -> TokenCipher:
+        return TokenCipher(self.settings.secret_key)
+
+    @cached_property
+    def connections(self) -> SqlConnections:
+        return SqlConnections(self.engine, self.cipher)
 
     @cached_property
     def publisher(self) -> Publisher:

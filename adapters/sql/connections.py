@@ -121,6 +121,14 @@ class SqlConnections:
                 .values(credentials=self._cipher.encrypt(credentials), updated_at=datetime.now(UTC))
             )
 
+    def save_credentials(self, conn: sa.Connection, connection_id: str, credentials: str) -> None:
+        """Store refreshed tokens inside the caller's transaction."""
+        conn.execute(
+            calendar_connections.update()
+            .where(_c.id == connection_id)
+            .values(credentials=self._cipher.encrypt(credentials), updated_at=datetime.now(UTC))
+        )
+
     def mark_needs_reconnect(self, connection_id: str, reason: str) -> None:
         """The provider refused our tokens for good: stop syncing until the user reconnects."""
         with self._engine.begin() as conn:

@@ -1,0 +1,80 @@
+"""Google's failures as ours: what is worth a retry, and what each one means for the caller."""
+
+from __future__ import annotations
+
+import json
+
+import httplib2
+from google.auth.exceptions import RefreshError, TransportError
+from googleapiclient.errors import HttpError
+
+from adapters.calendar.errors import (
+    AuthorizationRevoked,
+    CalendarSourceError,
+    CursorExpired,
+    ProviderRejected,
+    ProviderUnavailable,
+)
+from adapters.calendar.retry import parse_retry_after
+
+#: 403 reasons that mean "slow down" rather than "forbidden" (PROVIDERS.md A6).
+RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"})
+
+#: Failures to reach Google at all (API or token endpoint).
+TRANSPORT_ERRORS = (OSError, httplib2.HttpLib2Error, TransportError)
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether another try may work: 429, a rate-limit 403, 5xx, or no connection."""
+    if isinstance(error, HttpError):
+        status = error.resp.status
+        if status == 403:
+            return _reason(error) in RATE_LIMIT_REASONS
+        return status == 429 or status >= 500
+    return isinstance(error, TRANSPORT_ERRORS) and not isinstance(error, RefreshError)
+
+
+def retry_after_of(error: BaseException) -> float | None:
+    """The ``Retry-After`` of an HTTP error, in seconds, if Google sent one."""
+    if isinstance(error, HttpError):
+        return parse_retry_after(error.resp.get("retry-after"))
+    return None
+
+
+def _reason(error: HttpError) -> str:
+    """Google's first ``errors[].reason``, or "" when the body has none."""
+    try:
+        details = json.loads(error.content)["error"]
+        return str((details.get("errors") or [{}])[0].get("reason") or details.get("status") or "")
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError):
+        return ""
+
+
+def translate_http_error(error: HttpError) -> CalendarSourceError:
+    """Our error for an API error that retries did not cure.
+
+    A 401 reaching here already had a refreshed token: google-auth refreshes and retries
+    on 401 by itself.
+    """
+    status, reason = error.resp.status, _reason(error)
+    what = f"Google events.list answered {status} {reason}".rstrip()
+    if status == 410:
+        return CursorExpired(f"{what}: a full sync is required")
+    if status == 401:
+        return AuthorizationRevoked(f"{what} to a freshly refreshed token")
+    if is_transient(error):
+        return ProviderUnavailable(what, retry_after_of(error))
+    return ProviderRejected(what, status, reason)
+
+
+def translate_refresh_error(error: RefreshError) -> CalendarSourceError:
+    """Our error for a failed token refresh (google-auth has retried 5xx already)."""
+    answer = error.args[1] if len(error.args) > 1 and isinstance(error.args[1], dict) else {}
+    code = answer.get("error") if isinstance(answer.get("error"), str) else ""
+    if code == "invalid_grant":
+        return AuthorizationRevoked(
+            f"Google refused the refresh token: {answer.get('error_description', code)}"
+        )
+    if getattr(error, "retryable", False):
+        return ProviderUnavailable(f"Google token endpoint failing: {error.args[0]}")
+    return ProviderRejected(f"Google token refresh refused: {error.args[0]}", None, code or "")
