@@ -15,6 +15,7 @@ from adapters.broker.publisher import Publisher
 from adapters.crypto import TokenCipher
 from adapters.sql.accounts import SqlAccounts
 from adapters.sql.appointments import SqlAppointments
+from adapters.sql.channels import SqlChannels
 from adapters.sql.connections import SqlConnections
 from adapters.sql.directory import SqlDirectory
 from infra import db
@@ -49,6 +50,10 @@ class Container:
         return SqlAppointments(self.engine)
 
     @cached_property
+    def channels(self) -> SqlChannels:
+        return SqlChannels(self.engine)
+
+    @cached_property
     def cipher(self) -> TokenCipher:
         return TokenCipher(self.settings.secret_key)
 
@@ -77,6 +82,9 @@ class Container:
         return IngestPorts(
             accounts=self.accounts,
             appointments=self.appointments,
+            publisher=self.publisher,
+            channels=self.channels,
+            crm_signing_secret=self.settings.crm_signing_secret,
             readiness={"database": self.probe_database, "broker": self.probe_broker},
         )
 

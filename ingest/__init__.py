@@ -6,18 +6,27 @@ from typing import Any
 
 from flask import Flask
 
-from ingest import api, errors, health
+from ingest import api, crm, errors, google, health, microsoft, openapi
 from ingest.ports import IngestPorts
+from ingest.publishing import DEFAULT_PUBLISH_TIMEOUT
 
 
 def create_app(ports: IngestPorts, config: dict[str, Any] | None = None) -> Flask:
-    """Build the HTTP application around ``ports`` (real adapters or test fakes)."""
+    """Build the HTTP application around ``ports`` (real adapters or test fakes).
+
+    ``config`` overrides Flask settings, e.g. ``PUBLISH_TIMEOUT`` (seconds a request
+    waits for the broker's confirm before answering 503).
+    """
     app = Flask("calsync")
-    app.config.update(MAX_CONTENT_LENGTH=1024 * 1024, JSON_SORT_KEYS=False)
+    app.config.update(
+        MAX_CONTENT_LENGTH=1024 * 1024,
+        JSON_SORT_KEYS=False,
+        PUBLISH_TIMEOUT=DEFAULT_PUBLISH_TIMEOUT,
+    )
     app.config.update(config or {})
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["calsync"] = ports
     errors.install(app)
-    app.register_blueprint(health.bp)
-    app.register_blueprint(api.bp)
+    for blueprint in (health.bp, api.bp, google.bp, microsoft.bp, crm.bp, openapi.bp):
+        app.register_blueprint(blueprint)
     return app

@@ -23,9 +23,9 @@ DEFAULT_LIMIT = 100
 def list_appointments() -> Response:
     """Appointments overlapping ``from``..``to``, narrowed by user, contact or company."""
     where = AppointmentFilter(
-        user_id=request.args.get("user"),
-        contact_id=request.args.get("contact"),
-        company_id=request.args.get("company"),
+        user_id=_identifier("user"),
+        contact_id=_identifier("contact"),
+        company_id=_identifier("company"),
         start=_instant("from"),
         end=_instant("to"),
         limit=_bounded_int("limit", DEFAULT_LIMIT, 1, MAX_PAGE),
@@ -40,11 +40,25 @@ def list_appointments() -> Response:
 @bp.get("/appointments/<appointment_id>")
 def get_appointment(appointment_id: str) -> Response:
     ports: IngestPorts = current_app.extensions["calsync"]
-    record = ports.appointments.get(g.account_id, appointment_id)
+    record = (
+        ports.appointments.get(g.account_id, appointment_id) if _is_id(appointment_id) else None
+    )
     if record is None:
         # 404, not 403: another account's appointment must be indistinguishable from none.
         raise ApiError(404, "not_found", f"no appointment {appointment_id!r}")
     return jsonify(appointment_json(record))
+
+
+def _identifier(name: str) -> str | None:
+    raw = request.args.get(name)
+    if raw is not None and not _is_id(raw):
+        raise ApiError(400, "invalid_parameter", f"'{name}' holds characters no id has")
+    return raw
+
+
+def _is_id(value: str) -> bool:
+    # Control characters (NUL above all, which PostgreSQL refuses outright) are in no id.
+    return value.isprintable()
 
 
 def _instant(name: str) -> datetime | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping
 
 import structlog
 from flask import Flask, Response, g, jsonify, request
@@ -16,11 +17,14 @@ MAX_REQUEST_ID = 64
 
 
 class ApiError(Exception):
-    """An error answered as ``{"error": {"code", "message"}}`` with ``status``."""
+    """An error answered as ``{"error": {"code", "message"}}`` with ``status`` and ``headers``."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.headers = dict(headers or {})
 
 
 def error_response(status: int, code: str, message: str) -> Response:
@@ -66,7 +70,9 @@ def _end_trace(_exc: BaseException | None) -> None:
 
 def _api_error(exc: ApiError) -> Response:
     log.info("request refused", code=exc.code, reason=exc.message, path=request.path)
-    return error_response(exc.status, exc.code, exc.message)
+    response = error_response(exc.status, exc.code, exc.message)
+    response.headers.update(exc.headers)
+    return response
 
 
 def _http_error(exc: HTTPException) -> Response:

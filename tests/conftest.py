@@ -110,7 +110,7 @@ def broker_url(rabbitmq_vhost: str) -> Iterator[str]:
 
 
 def queue_names(connection: Connection) -> list[str]:
-    from adapters.broker.declare import topology_queues  # noqa: PLC0415
+    from adapters.broker.declare import topology_queues
 
     return [queue.name for queue in topology_queues(connection)]
 

@@ -71,7 +71,9 @@ def retry_queue_arguments(queue: WorkQueue, delay_seconds: int) -> dict[str, Any
 
 
 def dead_letter_queue_arguments() -> dict[str, Any]:
-    return {"x-queue-type": "quorum"}
+    # The parker requeues while the store is down; since RabbitMQ 4.0 a quorum queue drops
+    # a message after 20 such returns unless its delivery limit is off.
+    return {"x-queue-type": "quorum", "x-delivery-limit": -1}
 
 
 def retry_delay(attempt: int) -> int:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+
 from adapters.broker.envelope import Envelope
 from adapters.broker.pika_publisher import PikaConfirmingPublisher
 from adapters.broker.publisher import PublishFailed
@@ -17,8 +18,7 @@ from tests.support.tcp_proxy import TcpProxy
 
 
 def hint(n: int = 0) -> Envelope:
-    return Envelope(type="google.notification", payload={"n": n}, account_id="a",
-                    connection_id="c")
+    return Envelope(type="google.notification", payload={"n": n}, account_id="a", connection_id="c")
 
 
 @pytest.fixture

@@ -11,11 +11,13 @@ from flask.testing import FlaskClient
 from adapters.directory_file import parse_directory
 from adapters.sql.accounts import SqlAccounts
 from adapters.sql.appointments import AppointmentRecord, ParticipantRow, RoomRow, SqlAppointments
+from adapters.sql.channels import SqlChannels
 from adapters.sql.directory import SqlDirectory
 from adapters.sql.tables import calendar_connections, event_links
 from ingest import create_app
 from ingest.ports import IngestPorts
 from tests.factories import article_directory
+from tests.fakes import RecordingPublisher
 
 NINE = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 
@@ -51,7 +53,12 @@ def api(store: sa.Engine) -> tuple[FlaskClient, dict[str, str]]:
     SqlDirectory(store).load(parse_directory(article_directory(account_id="a")))
     SqlDirectory(store).load(parse_directory(article_directory(account_id="b")))
     ports = IngestPorts(
-        accounts=accounts, appointments=SqlAppointments(store), readiness={"database": lambda: None}
+        accounts=accounts,
+        appointments=SqlAppointments(store),
+        publisher=RecordingPublisher(),
+        channels=SqlChannels(store),
+        crm_signing_secret="not-used-here",
+        readiness={"database": lambda: None},
     )
     return create_app(ports).test_client(), keys
 
@@ -267,6 +274,9 @@ def test_health_and_readiness(store: sa.Engine) -> None:
     ports = IngestPorts(
         accounts=SqlAccounts(store),
         appointments=SqlAppointments(store),
+        publisher=RecordingPublisher(),
+        channels=SqlChannels(store),
+        crm_signing_secret="not-used-here",
         readiness={"database": lambda: None, "broker": broker_down},
     )
     client = create_app(ports).test_client()

@@ -33,5 +33,6 @@ def create_vhost(base_url: str) -> str:
 
 def delete_vhost(url: str) -> None:
     name = urlsplit(url).path.lstrip("/")
-    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", name], capture_output=True, timeout=60,
-                   check=False)
+    subprocess.run(
+        ["rabbitmqctl", "-q", "delete_vhost", name], capture_output=True, timeout=60, check=False
+    )

@@ -9,7 +9,7 @@ import threading
 
 
 class TcpProxy:
-    """Forwards 127.0.0.1:<port> to ``target``; ``cut()`` drops every connection and refuses new ones."""
+    """Forwards 127.0.0.1:<port> to ``target``; ``cut()`` drops connections, refuses new ones."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self._target = (target_host, target_port)

@@ -29,13 +29,19 @@ def upgrade() -> None:
         )
         batch_op.add_column(sa.Column("lease_owner", sa.String(length=64), nullable=True))
         batch_op.add_column(
-            sa.Column("lease_expires_at", adapters.sql.types.UtcDateTime(timezone=True),
-                      nullable=True)
+            sa.Column(
+                "lease_expires_at", adapters.sql.types.UtcDateTime(timezone=True), nullable=True
+            )
         )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("calendar_connections") as batch_op:
-        for column in ("lease_expires_at", "lease_owner", "sync_done", "sync_requested",
-                       "page_cursor"):
+        for column in (
+            "lease_expires_at",
+            "lease_owner",
+            "sync_done",
+            "sync_requested",
+            "page_cursor",
+        ):
             batch_op.drop_column(column)
