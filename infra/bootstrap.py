@@ -21,6 +21,7 @@ from adapters.sql.directory import SqlDirectory
 from infra import db
 from infra.settings import Settings
 from ingest import create_app
+from ingest.channel_cache import CachedChannels
 from ingest.ports import IngestPorts
 
 #: Seconds a readiness probe may wait for the broker before calling it unavailable.
@@ -83,7 +84,7 @@ class Container:
             accounts=self.accounts,
             appointments=self.appointments,
             publisher=self.publisher,
-            channels=self.channels,
+            channels=CachedChannels(self.channels),
             crm_signing_secret=self.settings.crm_signing_secret,
             readiness={"database": self.probe_database, "broker": self.probe_broker},
         )

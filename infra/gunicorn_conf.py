@@ -6,6 +6,7 @@ import multiprocessing
 
 #: Two sync workers per core keeps the CPU busy while one waits on the database or broker.
 workers = max(2, multiprocessing.cpu_count())
+#: Threads mostly wait on the broker's confirm; many in flight share each confirm round trip.
 threads = 4
 worker_class = "gthread"
 #: Google and Graph give up on slow endpoints; answer or fail well inside their deadlines.
