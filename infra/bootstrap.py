@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -9,20 +10,30 @@ import sqlalchemy as sa
 from flask import Flask
 from kombu import Connection
 
+from adapters.broker import topology
 from adapters.broker.declare import declare_topology
 from adapters.broker.factory import publisher_for
 from adapters.broker.publisher import Publisher
+from adapters.calendar.factory import CalendarSources
+from adapters.calendar.source import Credentials
+from adapters.calendar.stored import StoredTokens
 from adapters.crypto import TokenCipher
 from adapters.sql.accounts import SqlAccounts
 from adapters.sql.appointments import SqlAppointments
 from adapters.sql.channels import SqlChannels
-from adapters.sql.connections import SqlConnections
+from adapters.sql.connections import ConnectionRecord, SqlConnections
 from adapters.sql.directory import SqlDirectory
+from domain.model import Provider
 from infra import db
 from infra.settings import Settings
 from ingest import create_app
 from ingest.channel_cache import CachedChannels
 from ingest.ports import IngestPorts
+from workers.base import Worker
+from workers.calendar_sync import CalendarSyncer
+from workers.parker import DeadLetterParker
+from workers.runner import Runnable
+from workers.sync import SyncHandler
 
 #: Seconds a readiness probe may wait for the broker before calling it unavailable.
 BROKER_PROBE_TIMEOUT = 2.0
@@ -71,6 +82,54 @@ class Container:
         with Connection(self.settings.broker_url, connect_timeout=BROKER_PROBE_TIMEOUT) as conn:
             return declare_topology(conn)
 
+    @cached_property
+    def calendar_sources(self) -> CalendarSources:
+        return CalendarSources()
+
+    def credentials_for(self, record: ConnectionRecord, stored: StoredTokens) -> Credentials:
+        """The OAuth credentials of a connection: its tokens plus this deployment's app."""
+        settings, provider = self.settings, Provider(record.provider)
+        google = provider is Provider.GOOGLE
+        return Credentials(
+            provider=provider,
+            refresh_token=stored.refresh_token,
+            client_id=(settings.google_client_id if google else settings.microsoft_client_id) or "",
+            client_secret=(
+                settings.google_client_secret if google else settings.microsoft_client_secret
+            )
+            or "",
+            token_url=settings.google_token_url if google else settings.microsoft_token_url,
+            api_url=google_calendar_url(settings.google_api_url)
+            if google
+            else settings.graph_api_url,
+            user=record.user_email,
+            access_token=stored.access_token,
+            expires_at=stored.expires_at,
+        )
+
+    def syncer(self) -> CalendarSyncer:
+        return CalendarSyncer(
+            engine=self.engine,
+            connections=self.connections,
+            directory=self.directory,
+            source_for=self.calendar_sources,
+            credentials_for=self.credentials_for,
+        )
+
+    def workers(self, queues: Sequence[str] = ()) -> list[Runnable]:
+        """The consumers of ``queues`` (every queue with a handler when empty)."""
+        url = self.settings.broker_url
+        available: dict[str, Callable[[], Runnable]] = {
+            topology.SYNC.name: lambda: Worker(url, topology.SYNC, SyncHandler(self.syncer())),
+            topology.DEAD_LETTER_QUEUE: lambda: DeadLetterParker(url, self.engine),
+        }
+        unknown = sorted(set(queues) - set(available))
+        if unknown:
+            raise ValueError(
+                f"no worker for queue {', '.join(unknown)}; known: {', '.join(available)}"
+            )
+        return [available[name]() for name in (queues or available)]
+
     def probe_database(self) -> None:
         with self.engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
@@ -93,7 +152,14 @@ class Container:
         return create_app(self.ingest_ports())
 
     def close(self) -> None:
+        if "calendar_sources" in self.__dict__:
+            self.calendar_sources.close()
         if "publisher" in self.__dict__:
             self.publisher.close()
         if "engine" in self.__dict__:
             self.engine.dispose()
+
+
+def google_calendar_url(api_root: str) -> str:
+    """The Calendar API endpoint under a Google API root (Google's, or the sandbox's)."""
+    return api_root.rstrip("/") + "/calendar/v3/"

@@ -18,6 +18,7 @@ from infra.db import current_revision, upgrade
 from infra.log import configure_logging, redact_text
 from infra.server import run_single_machine, serve_with_gunicorn
 from infra.settings import Settings, SettingsError
+from workers.runner import run_workers
 
 log = structlog.get_logger("calsync.cli")
 
@@ -141,6 +142,28 @@ def account_rotate_key(container: Container, account_id: str) -> None:
 def serve(container: Container) -> None:
     """The HTTP service (ingest + API) under gunicorn."""
     serve_with_gunicorn(container)
+
+
+@cli.command()
+@click.option(
+    "--queue",
+    "queues",
+    multiple=True,
+    metavar="Q",
+    help="Consume only this queue (repeatable); all queues with a worker when omitted.",
+)
+@click.pass_obj
+def worker(container: Container, queues: tuple[str, ...]) -> None:
+    """Queue consumers, until SIGTERM or Ctrl-C (in-flight messages finish first)."""
+    try:
+        workers = container.workers(queues)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--queue") from None
+    container.declare_broker()
+    log.info("workers starting", queues=[w.queue_name for w in workers])
+    status = run_workers(workers)
+    if status:
+        raise CommandFailed("a worker stopped unexpectedly; see the log")
 
 
 @cli.command()

@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
 
 from infra.bootstrap import Container
+from workers.runner import run_workers
 
 log = structlog.get_logger("calsync.server")
 CONFIG_FILE = Path(__file__).with_name("gunicorn_conf.py")
@@ -41,13 +42,21 @@ def serve_with_gunicorn(container: Container) -> None:
 
 
 def run_single_machine(container: Container) -> None:
-    """HTTP service plus background workers in one process, until SIGINT or SIGTERM."""
+    """HTTP service plus every worker in one process, until SIGINT or SIGTERM."""
     settings = container.settings
     container.declare_broker()
     server = make_server(
         settings.listen_host, settings.listen_port, container.http_app(), threaded=True
     )
     stop = threading.Event()
+
+    workers = threading.Thread(
+        target=run_workers,
+        args=(container.workers(),),
+        kwargs={"stop": stop},
+        name="workers",
+        daemon=True,
+    )
 
     def _shutdown(signum: int, _frame: Any) -> None:
         log.info("shutting down", signal=signal.Signals(signum).name)
@@ -56,6 +65,7 @@ def run_single_machine(container: Container) -> None:
 
     signal.signal(signal.SIGTERM, _shutdown)
     signal.signal(signal.SIGINT, _shutdown)
+    workers.start()
     log.info(
         "calsync running",
         url=f"http://{settings.listen_host}:{server.port}",
@@ -63,6 +73,7 @@ def run_single_machine(container: Container) -> None:
         broker=_safe_url(settings.broker_url),
     )
     server.serve_forever()
+    workers.join(timeout=30)  # in-flight messages finish (run_workers' grace period)
 
 
 def _safe_url(url: str) -> str:
