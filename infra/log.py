@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import sys
 import uuid
 from collections.abc import Iterator, MutableMapping
@@ -12,41 +11,7 @@ from typing import Any, TextIO
 
 import structlog
 
-#: Keys whose values never reach a log line, whatever their nesting.
-SECRET_KEY_PATTERN = re.compile(
-    r"(token|secret|password|passwd|authorization|api[_-]?key|client[_-]?state|credential"
-    r"|signature|cookie|refresh|access[_-]?code|code[_-]?verifier)",
-    re.IGNORECASE,
-)
-#: Secrets that hide inside free text (an exception message quoting a header, say).
-SECRET_TEXT_PATTERNS = (
-    re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+"),
-    re.compile(r"(?i)\b((?:refresh_|access_)?token|client_secret|clientState)=([^&\s\"']+)"),
-)
-REDACTED = "[redacted]"
-
-
-def redact_value(key: str, value: Any) -> Any:
-    if SECRET_KEY_PATTERN.search(key):
-        return REDACTED
-    if isinstance(value, str):
-        return redact_text(value)
-    if isinstance(value, dict):
-        return {k: redact_value(str(k), v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [redact_value(key, item) for item in value]
-    return value
-
-
-def redact_text(text: str) -> str:
-    for pattern in SECRET_TEXT_PATTERNS:
-        text = pattern.sub(
-            lambda m: (
-                f"{m.group(1)}={REDACTED}" if "=" in m.group(0) else f"{m.group(1)} {REDACTED}"
-            ),
-            text,
-        )
-    return text
+from adapters.redaction import redact_text, redact_value
 
 
 def redact_secrets(

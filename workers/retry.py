@@ -7,13 +7,13 @@ RabbitMQ 3.13/4.0 the broker ignores ``x-`` headers a client republishes (RELIAB
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from adapters.broker import topology
+from adapters.redaction import redact_text
 
 #: Our attempt counter: 1 on the first delivery, +1 on every retry copy.
 ATTEMPT = "calsync-attempt"
@@ -34,21 +34,6 @@ UNDECODABLE = "undecodable"
 
 #: Error messages are cut to this length before they travel in a header.
 MAX_ERROR_MESSAGE = 1000
-REDACTED = "[redacted]"
-_SENSITIVE_NAMES = (
-    r"(?:access_token|refresh_token|id_token|token|client_secret|secret|password|passwd"
-    r"|api[_-]?key|authorization|client_?state|code_verifier|signature)"
-)
-#: Secrets that hide in exception text: bearer tokens, ``key=value`` or ``"key": "value"``
-#: pairs, and passwords in URLs (a broker or database URL in a connection error).
-_SECRET_PATTERNS = (
-    (re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]+"), rf"\1{REDACTED}"),
-    (
-        re.compile(rf"(?i)(\b{_SENSITIVE_NAMES}\b['\"]?\s*[:=]\s*['\"]?)[^'\"\s,&;}}]+"),
-        rf"\1{REDACTED}",
-    ),
-    (re.compile(r"(://[^/:@\s]+:)[^@/\s]+@"), rf"\1{REDACTED}@"),
-)
 
 
 @dataclass(frozen=True)
@@ -135,10 +120,4 @@ def error_class(error: BaseException) -> str:
 
 def error_message(error: BaseException) -> str:
     """The error's text with secrets redacted, cut to ``MAX_ERROR_MESSAGE`` characters."""
-    return redact(str(error))[:MAX_ERROR_MESSAGE]
-
-
-def redact(text: str) -> str:
-    for pattern, replacement in _SECRET_PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
+    return redact_text(str(error))[:MAX_ERROR_MESSAGE]

@@ -60,3 +60,14 @@ def test_trace_id_is_bound_inside_the_block_only(json_logs) -> None:
     inside, outside = json_logs()
     assert (inside["trace_id"], inside["queue"]) == ("trace-1", "sync")
     assert "trace_id" not in outside
+
+
+def test_passwords_in_urls_and_json_pairs_are_redacted(json_logs) -> None:
+    logging.getLogger("thirdparty").error(
+        'connect to amqp://calsync:hunter2@mq.internal:5672// failed; body {"client_secret": "s3"}'
+    )
+
+    (line,) = json_logs()
+    assert "hunter2" not in line["event"]
+    assert "s3" not in line["event"].split("client_secret")[1]
+    assert "amqp://calsync:[redacted]@mq.internal" in line["event"]
