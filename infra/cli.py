@@ -14,6 +14,7 @@ import structlog
 from adapters.directory_file import DirectoryFileError, read_directory_file
 from adapters.sql.accounts import AccountExists, AccountNotFound
 from infra.bootstrap import Container
+from infra.connect import ConnectError, connect_calendar
 from infra.db import current_revision, upgrade
 from infra.log import configure_logging, redact_text
 from infra.server import run_single_machine, serve_with_gunicorn
@@ -171,6 +172,57 @@ def worker(container: Container, queues: tuple[str, ...]) -> None:
 def run(container: Container) -> None:
     """Everything on one machine: the HTTP service and the pipeline's workers."""
     run_single_machine(container)
+
+
+@cli.command()
+@click.argument("provider", type=click.Choice(["google", "microsoft"]))
+@click.option("--account", "account_id", required=True, help="CRM account id.")
+@click.option("--user", "user_id", required=True, help="User id in that account.")
+@click.option(
+    "--refresh-token",
+    required=True,
+    envvar="CALSYNC_CONNECT_REFRESH_TOKEN",
+    help="OAuth refresh token issued to this deployment's client "
+    "(or CALSYNC_CONNECT_REFRESH_TOKEN, which keeps it out of the process list).",
+)
+@click.option(
+    "--appointment-type",
+    "appointment_type_id",
+    default=None,
+    help="Appointment type given to meetings imported from this calendar.",
+)
+@click.pass_obj
+def connect(
+    container: Container,
+    *,
+    provider: str,
+    account_id: str,
+    user_id: str,
+    refresh_token: str,
+    appointment_type_id: str | None,
+) -> None:
+    """Connect a calendar without a browser; starts the initial sync and the push channel."""
+    try:
+        result = connect_calendar(
+            container,
+            provider=provider,
+            account_id=account_id,
+            user_id=user_id,
+            refresh_token=refresh_token,
+            appointment_type_id=appointment_type_id,
+        )
+    except ConnectError as exc:
+        raise CommandFailed(str(exc)) from None
+    log.info(
+        "calendar connected",
+        connection_id=result.connection_id,
+        provider=provider,
+        reconnected=result.reconnected,
+        channel_id=result.channel_id,
+    )
+    click.echo(result.connection_id)
+    if result.channel_error:
+        click.echo(f"calsync: warning: {result.channel_error}; syncing without push", err=True)
 
 
 @cli.command()

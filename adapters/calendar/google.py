@@ -40,7 +40,7 @@ DEFAULT_PAGE_SIZE = 250
 
 
 @dataclass
-class _Session:
+class GoogleSession:
     """One user's built service and the google-auth credentials it refreshes."""
 
     service: Any
@@ -67,8 +67,8 @@ class GoogleCalendarSource:
     ) -> None:
         self._page_size = page_size
         self._retry = retry or RetryPolicy()
-        self._sessions: SessionCache[_Session] = SessionCache(
-            _build_session, _close_session, max_cached_users
+        self._sessions: SessionCache[GoogleSession] = SessionCache(
+            build_session, close_session, max_cached_users
         )
 
     def changes(
@@ -102,7 +102,7 @@ class GoogleCalendarSource:
         session = self._sessions.get(credentials)
         params = self._list_params(cursor, page, window)
         with session.lock:
-            _adopt_access_token(session.google_credentials, credentials)
+            adopt_access_token(session.google_credentials, credentials)
             body = self._list(session, params)
             tokens = _unreported_tokens(session, credentials)
         items = body.get("items") or []
@@ -117,7 +117,7 @@ class GoogleCalendarSource:
     def close(self) -> None:
         """Close every cached service's connections."""
         for session in self._sessions.clear():
-            _close_session(session)
+            close_session(session)
 
     def _list_params(
         self, cursor: str | None, page: str | None, window: SyncWindow
@@ -135,7 +135,7 @@ class GoogleCalendarSource:
             params["pageToken"] = page
         return params
 
-    def _list(self, session: _Session, params: dict[str, Any]) -> dict[str, Any]:
+    def _list(self, session: GoogleSession, params: dict[str, Any]) -> dict[str, Any]:
         def list_once() -> dict[str, Any]:
             request = session.service.events().list(**params)
             return dict(request.execute(num_retries=0))
@@ -155,14 +155,15 @@ class GoogleCalendarSource:
             raise ProviderUnavailable(f"Google Calendar answered unreadably: {error!r}") from None
 
 
-def _build_session(credentials: Credentials) -> _Session:
+def build_session(credentials: Credentials) -> GoogleSession:
+    """A user's Calendar v3 service and the google-auth credentials it refreshes."""
     google_credentials = GoogleCredentials(
         token=credentials.access_token,
         refresh_token=credentials.refresh_token,
         token_uri=credentials.token_url,
         client_id=credentials.client_id,
         client_secret=credentials.client_secret,
-        expiry=_naive_utc(credentials.expires_at),
+        expiry=naive_utc(credentials.expires_at),
     )
     service = build(
         "calendar",
@@ -172,23 +173,24 @@ def _build_session(credentials: Credentials) -> _Session:
         client_options={"api_endpoint": credentials.api_url},
         cache_discovery=False,
     )
-    return _Session(service, google_credentials, {credentials.refresh_token})
+    return GoogleSession(service, google_credentials, {credentials.refresh_token})
 
 
-def _close_session(session: _Session) -> None:
+def close_session(session: GoogleSession) -> None:
+    """Close the service's connections."""
     with session.lock:
         session.service.close()
 
 
-def _adopt_access_token(google_credentials: GoogleCredentials, credentials: Credentials) -> None:
+def adopt_access_token(google_credentials: GoogleCredentials, credentials: Credentials) -> None:
     """Use the caller's access token when ours is missing or expired."""
     offered = credentials.access_token
     if offered and offered != google_credentials.token and not google_credentials.valid:
         google_credentials.token = offered
-        google_credentials.expiry = _naive_utc(credentials.expires_at)
+        google_credentials.expiry = naive_utc(credentials.expires_at)
 
 
-def _unreported_tokens(session: _Session, credentials: Credentials) -> RefreshedTokens | None:
+def _unreported_tokens(session: GoogleSession, credentials: Credentials) -> RefreshedTokens | None:
     """The tokens in use, if the caller does not have them (see ``adapters.calendar.source``)."""
     current = session.google_credentials
     token, refresh_token = current.token, current.refresh_token or credentials.refresh_token
@@ -203,6 +205,6 @@ def _rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _naive_utc(moment: datetime | None) -> datetime | None:
-    """google-auth keeps ``expiry`` as naive UTC."""
+def naive_utc(moment: datetime | None) -> datetime | None:
+    """Naive UTC, as google-auth keeps ``expiry`` as naive UTC."""
     return moment.astimezone(UTC).replace(tzinfo=None) if moment else None

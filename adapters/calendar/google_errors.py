@@ -50,14 +50,14 @@ def _reason(error: HttpError) -> str:
         return ""
 
 
-def translate_http_error(error: HttpError) -> CalendarSourceError:
+def translate_http_error(error: HttpError, operation: str = "events.list") -> CalendarSourceError:
     """Our error for an API error that retries did not cure.
 
     A 401 reaching here already had a refreshed token: google-auth refreshes and retries
-    on 401 by itself.
+    on 401 by itself. ``operation`` names the call in the message.
     """
     status, reason = error.resp.status, _reason(error)
-    what = f"Google events.list answered {status} {reason}".rstrip()
+    what = f"Google {operation} answered {status} {reason}".rstrip()
     if status == 410:
         return CursorExpired(f"{what}: a full sync is required")
     if status == 401:

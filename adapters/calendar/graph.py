@@ -52,12 +52,32 @@ DEFAULT_PAGE_SIZE = 100
 
 
 @dataclass
-class _Session:
+class GraphSession:
     """One user's Graph client and the tokens it authenticates with."""
 
     client: GraphServiceClient
     tokens: RefreshTokenProvider
     refresh_tokens: set[str]
+
+
+def build_session(
+    credentials: Credentials,
+    graph_http: httpx.AsyncClient,
+    token_http: httpx.AsyncClient,
+    scope: str,
+) -> GraphSession:
+    """A user's Graph client over the shared HTTP clients (``graph_http`` has the middleware).
+
+    Args:
+        credentials: the user's grant; ``api_url`` becomes the client's base URL.
+        graph_http: the Graph client made by ``graph_http_client``.
+        token_http: a plain client for the token endpoint.
+        scope: the ``scope`` of refresh requests.
+    """
+    tokens = RefreshTokenProvider(credentials, token_http, scope)
+    adapter = GraphRequestAdapter(BaseBearerTokenAuthenticationProvider(tokens), graph_http)
+    adapter.base_url = credentials.api_url.rstrip("/")
+    return GraphSession(GraphServiceClient(request_adapter=adapter), tokens, tokens.refresh_tokens)
 
 
 class GraphCalendarSource:
@@ -91,7 +111,7 @@ class GraphCalendarSource:
         self._scope = scope
         self._loop = LoopThread("calsync-graph")
         self._http: tuple[httpx.AsyncClient, httpx.AsyncClient] | None = None
-        self._sessions: SessionCache[_Session] = SessionCache(
+        self._sessions: SessionCache[GraphSession] = SessionCache(
             self._build_session, lambda session: None, max_cached_users
         )
 
@@ -163,7 +183,7 @@ class GraphCalendarSource:
         return attempts * (self._timeout + RetryHandlerOption.MAX_DELAY) + self._timeout
 
     async def _fetch(
-        self, session: _Session, credentials: Credentials, link: str | None, window: SyncWindow
+        self, session: GraphSession, credentials: Credentials, link: str | None, window: SyncWindow
     ) -> tuple[dict[str, Any], RefreshedTokens | None]:
         """One page; a 401 to a token not refreshed in this call is retried once, refreshed."""
         session.tokens.offer(credentials)
@@ -178,7 +198,7 @@ class GraphCalendarSource:
         return body, session.tokens.unreported(credentials)
 
     async def _send(
-        self, session: _Session, user: str, link: str | None, window: SyncWindow
+        self, session: GraphSession, user: str, link: str | None, window: SyncWindow
     ) -> dict[str, Any]:
         request = self._delta_request(session.client, user, link, window)
         # Raw bytes: the SDK's own error mapping, but no per-event model building.
@@ -215,13 +235,10 @@ class GraphCalendarSource:
         config = RequestConfiguration(headers=headers, query_parameters=query)
         return delta.to_get_request_information(config)
 
-    def _build_session(self, credentials: Credentials) -> _Session:
+    def _build_session(self, credentials: Credentials) -> GraphSession:
         # Called by the session cache under its lock, so the shared clients are made once.
         graph_http, token_http = self._clients()
-        tokens = RefreshTokenProvider(credentials, token_http, self._scope)
-        adapter = GraphRequestAdapter(BaseBearerTokenAuthenticationProvider(tokens), graph_http)
-        adapter.base_url = credentials.api_url.rstrip("/")
-        return _Session(GraphServiceClient(request_adapter=adapter), tokens, tokens.refresh_tokens)
+        return build_session(credentials, graph_http, token_http, self._scope)
 
     def _clients(self) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
         """The shared Graph client (with middleware) and token client, made on the loop."""

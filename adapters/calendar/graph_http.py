@@ -92,13 +92,14 @@ def retry_after_of(error: BaseException) -> float | None:
     return parse_retry_after(headers.get("retry-after"))
 
 
-def translate_api_error(error: APIError) -> CalendarSourceError:
+def translate_api_error(error: APIError, operation: str = "delta") -> CalendarSourceError:
     """Our error for an API error that retries did not cure.
 
     A 401 reaching here was answered to a token refreshed within the same call.
+    ``operation`` names the call in the message.
     """
     status, code = error.response_status_code or 0, _code(error)
-    what = f"Microsoft Graph delta answered {status} {code}".rstrip()
+    what = f"Microsoft Graph {operation} answered {status} {code}".rstrip()
     if status == 410 or code in RESYNC_CODES:
         return CursorExpired(f"{what}: a new delta round is required")
     if status == 401:
@@ -106,6 +107,18 @@ def translate_api_error(error: APIError) -> CalendarSourceError:
     if status == 429 or status >= 500:
         return ProviderUnavailable(what, retry_after_of(error))
     return ProviderRejected(what, status, code)
+
+
+def error_code(error: APIError) -> str:
+    """Graph's ``error.code`` of an API error, or "" when it has none."""
+    return _code(error)
+
+
+def error_message(error: APIError) -> str:
+    """Graph's ``error.message`` of an API error, or "" when it has none."""
+    if isinstance(error, ODataError) and error.error is not None:
+        return str(error.error.message or "")
+    return ""
 
 
 def _code(error: APIError) -> str:

@@ -47,6 +47,16 @@ class ChannelRecord:
     connection_status: str
 
 
+@dataclass(frozen=True)
+class OpenChannel:
+    """A channel not stopped yet, with what stopping it at the provider takes."""
+
+    id: str
+    provider: str
+    resource_id: str | None
+    expires_at: datetime | None
+
+
 _CHANNELS = sa.select(
     push_channels.c.id,
     push_channels.c.connection_id,
@@ -60,7 +70,7 @@ _CHANNELS = sa.select(
 
 
 class SqlChannels:
-    """Find push channels by id (webhook receivers) and register new ones (connect flow)."""
+    """Find push channels by id (webhook receivers); register, update and stop them (connect)."""
 
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
@@ -119,3 +129,41 @@ class SqlChannels:
                     created_at=datetime.now(UTC),
                 )
             )
+
+    def update_opened(
+        self, channel_id: str, *, resource_id: str | None, expires_at: datetime | None
+    ) -> None:
+        """Record what the provider answered when it created the channel."""
+        with self._engine.begin() as conn:
+            conn.execute(
+                push_channels.update()
+                .where(push_channels.c.id == channel_id)
+                .values(resource_id=resource_id, expires_at=expires_at)
+            )
+
+    def stop(self, channel_id: str, now: datetime | None = None) -> None:
+        """Mark the channel stopped (webhooks then refuse it); a stopped one stays as it was."""
+        with self._engine.begin() as conn:
+            conn.execute(
+                push_channels.update()
+                .where(push_channels.c.id == channel_id, push_channels.c.stopped_at.is_(None))
+                .values(stopped_at=now or datetime.now(UTC))
+            )
+
+    def active_for(self, connection_id: str) -> list[OpenChannel]:
+        """The connection's channels not stopped yet (expired ones included), oldest first."""
+        query = (
+            sa.select(
+                push_channels.c.id,
+                push_channels.c.provider,
+                push_channels.c.resource_id,
+                push_channels.c.expires_at,
+            )
+            .where(
+                push_channels.c.connection_id == connection_id,
+                push_channels.c.stopped_at.is_(None),
+            )
+            .order_by(push_channels.c.created_at, push_channels.c.id)
+        )
+        with self._engine.connect() as conn:
+            return [OpenChannel(**row._asdict()) for row in conn.execute(query)]

@@ -97,3 +97,25 @@ def test_large_directory_loads_well_under_a_minute(calsync, tmp_path: Path) -> N
     assert result.returncode == 0, result.stderr
     assert result.stdout == "loaded 1 accounts, 500 users, 10000 companies, 100000 contacts\n"
     print(f"100,000 contacts loaded in {elapsed:.1f} s")  # the figure; no timing assertion here
+
+
+def test_connect_without_the_oauth_app_says_which_variables_are_missing(calsync) -> None:
+    calsync("db", "upgrade")
+
+    result = calsync(
+        "connect",
+        "google",
+        "--account",
+        "a",
+        "--user",
+        "u",
+        "--refresh-token",
+        "secret-refresh-token",
+    )
+
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == (
+        "calsync: error: cannot connect google: "
+        "CALSYNC_GOOGLE_CLIENT_ID and CALSYNC_GOOGLE_CLIENT_SECRET not set"
+    )
+    assert "secret-refresh-token" not in result.stderr

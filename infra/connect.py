@@ -1,0 +1,384 @@
+"""Connecting a user's calendar without a browser (``calsync connect``, ops and tests).
+
+The steps, each failing with a ``ConnectError`` that says what to fix:
+
+1. the provider's OAuth client is configured (``CALSYNC_*_CLIENT_ID`` / ``_SECRET``);
+2. the account and the user exist;
+3. the refresh token works: it is refreshed once (Microsoft rotates it; the new one is kept);
+4. the connection is stored, its tokens encrypted (a reconnect keeps the connection);
+5. the connection's old push channels are stopped (best effort), and a new one is opened:
+   Google: registered in SQL first, because Google's ``sync`` message may arrive before
+   ``events.watch`` returns; Graph: created first (Graph names the subscription and
+   validates our URLs before it answers), then registered under Graph's id;
+6. an initial sync hint goes to the ``sync`` queue.
+
+A push channel that cannot be opened does not fail the connect: the connection stays and
+syncs on hints and polling; ``ConnectResult.channel_error`` says why there is no channel.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+import structlog
+
+from adapters.broker import topology
+from adapters.broker.envelope import Envelope, MessageType
+from adapters.broker.publisher import PublishFailed
+from adapters.calendar.errors import (
+    AuthorizationRevoked,
+    CalendarSourceError,
+    ProviderRejected,
+    ProviderUnavailable,
+)
+from adapters.calendar.push import PushChannels, push_channels_for
+from adapters.calendar.source import Credentials
+from adapters.calendar.stored import StoredTokens, StoredTokensError
+from adapters.sql.connections import ConnectionRecord
+from adapters.sql.tables import accounts, users
+from domain.model import Provider
+from infra.bootstrap import google_calendar_url
+from infra.settings import Settings
+
+if TYPE_CHECKING:
+    from infra.bootstrap import Container
+
+log = structlog.get_logger("calsync.connect")
+
+#: Channel lifetime asked for: just under Graph's 10080-minute maximum (Google grants up
+#: to 7 days too). Renewal is the connections worker's job.
+CHANNEL_LIFETIME = timedelta(minutes=10080 - 60)
+#: Seconds to wait for the broker to confirm the initial sync hint.
+PUBLISH_TIMEOUT = 10.0
+
+
+class ConnectError(Exception):
+    """Connecting failed; the message says what is wrong and what to do."""
+
+
+@dataclass(frozen=True)
+class ConnectResult:
+    """What ``connect_calendar`` did.
+
+    Attributes:
+        connection_id: the user's calendar connection (the same one on a reconnect).
+        provider: ``google`` or ``microsoft``.
+        reconnected: the user had a connection already.
+        channel_id: the push channel opened (Graph: the subscription id), or None.
+        channel_expires_at: when the provider stops notifying on it.
+        channel_error: why no push channel was opened (sync then relies on polling).
+        stopped_channels: ids of the old channels stopped.
+    """
+
+    connection_id: str
+    provider: str
+    reconnected: bool
+    channel_id: str | None
+    channel_expires_at: datetime | None
+    channel_error: str | None
+    stopped_channels: tuple[str, ...] = ()
+
+
+def missing_oauth_settings(settings: Settings, provider: Provider) -> list[str]:
+    """The ``CALSYNC_*`` variables the provider's OAuth client needs that are not set."""
+    if provider is Provider.GOOGLE:
+        pairs = [
+            ("CALSYNC_GOOGLE_CLIENT_ID", settings.google_client_id),
+            ("CALSYNC_GOOGLE_CLIENT_SECRET", settings.google_client_secret),
+        ]
+    else:
+        pairs = [
+            ("CALSYNC_MICROSOFT_CLIENT_ID", settings.microsoft_client_id),
+            ("CALSYNC_MICROSOFT_CLIENT_SECRET", settings.microsoft_client_secret),
+        ]
+    return [name for name, value in pairs if not value]
+
+
+def credentials_for(
+    settings: Settings, provider: Provider, user_email: str, tokens: StoredTokens
+) -> Credentials:
+    """A user's credentials with this deployment's OAuth client and endpoints.
+
+    ``user`` is the e-mail for both providers (Graph takes a UPN where it takes an id).
+    The Google API URL is derived from ``CALSYNC_GOOGLE_API_URL`` (an API root such as
+    ``https://www.googleapis.com/``, or the sandbox's ``google_url`` + ``/``) by
+    ``infra.bootstrap.google_calendar_url``, as for the workers' credentials.
+    """
+    google = provider is Provider.GOOGLE
+    return Credentials(
+        provider=provider,
+        refresh_token=tokens.refresh_token,
+        client_id=(settings.google_client_id if google else settings.microsoft_client_id) or "",
+        client_secret=(
+            settings.google_client_secret if google else settings.microsoft_client_secret
+        )
+        or "",
+        token_url=settings.google_token_url if google else settings.microsoft_token_url,
+        api_url=google_calendar_url(settings.google_api_url) if google else settings.graph_api_url,
+        user=user_email,
+        access_token=tokens.access_token,
+        expires_at=tokens.expires_at,
+    )
+
+
+def connect_calendar(
+    container: Container,
+    *,
+    provider: Provider | str,
+    account_id: str,
+    user_id: str,
+    refresh_token: str,
+    appointment_type_id: str | None = None,
+    push_channels: PushChannels | None = None,
+) -> ConnectResult:
+    """Connect a user's calendar with a refresh token, open its push channel, queue a sync.
+
+    Args:
+        container: the process's composition root.
+        provider: ``google`` or ``microsoft``.
+        account_id: the CRM account.
+        user_id: the user's id in that account (their e-mail names the calendar).
+        refresh_token: an OAuth refresh token issued to this deployment's client.
+        appointment_type_id: the appointment type of synced appointments, if any.
+        push_channels: the provider's push-channel adapter (default: a new one, shut down
+            afterwards).
+
+    Raises:
+        ConnectError: an unknown provider, missing OAuth settings, an unknown account or
+            user, a refused or unusable refresh token, or an unqueued initial sync.
+    """
+    kind = _provider(provider)
+    settings = container.settings
+    missing = missing_oauth_settings(settings, kind)
+    if missing:
+        raise ConnectError(f"cannot connect {kind.value}: {' and '.join(missing)} not set")
+    email = _user_email(container.engine, account_id, user_id)
+    channels = push_channels or push_channels_for(kind)
+    try:
+        return _connect(
+            container,
+            channels,
+            provider=kind,
+            account_id=account_id,
+            user_id=user_id,
+            email=email,
+            refresh_token=refresh_token,
+            appointment_type_id=appointment_type_id,
+        )
+    finally:
+        if push_channels is None:
+            channels.shutdown()
+
+
+def _connect(
+    container: Container,
+    channels: PushChannels,
+    *,
+    provider: Provider,
+    account_id: str,
+    user_id: str,
+    email: str,
+    refresh_token: str,
+    appointment_type_id: str | None,
+) -> ConnectResult:
+    settings = container.settings
+    credentials = credentials_for(settings, provider, email, StoredTokens(refresh_token))
+    tokens = _verify(channels, credentials, provider)
+    credentials = credentials_for(settings, provider, email, tokens)
+    previous = container.connections.for_user(account_id, user_id)
+    old_credentials = _stored_credentials(container, previous, email) if previous else None
+    record = container.connections.connect(
+        account_id,
+        user_id,
+        provider.value,
+        tokens.dump(),
+        appointment_type_id=appointment_type_id,
+    )
+    stopped = _stop_old_channels(container, channels, provider, record.id, old_credentials)
+    channel_id, expires_at, channel_error = _open_channel(container, channels, record, credentials)
+    _queue_initial_sync(container, record)
+    log.info(
+        "calendar connected",
+        account_id=account_id,
+        user_id=user_id,
+        provider=provider.value,
+        connection_id=record.id,
+        reconnected=previous is not None,
+        channel_id=channel_id,
+        channel_error=channel_error,
+    )
+    return ConnectResult(
+        connection_id=record.id,
+        provider=provider.value,
+        reconnected=previous is not None,
+        channel_id=channel_id,
+        channel_expires_at=expires_at,
+        channel_error=channel_error,
+        stopped_channels=tuple(stopped),
+    )
+
+
+def _provider(value: Provider | str) -> Provider:
+    try:
+        return Provider(value)
+    except ValueError:
+        raise ConnectError(f"unknown provider {value!r}: use google or microsoft") from None
+
+
+def _user_email(engine: sa.Engine, account_id: str, user_id: str) -> str:
+    with engine.connect() as conn:
+        account = conn.execute(sa.select(accounts.c.id).where(accounts.c.id == account_id))
+        if account.first() is None:
+            raise ConnectError(f"account {account_id!r} does not exist")
+        email = conn.execute(
+            sa.select(users.c.email).where(users.c.account_id == account_id, users.c.id == user_id)
+        ).scalar()
+    if email is None:
+        raise ConnectError(
+            f"user {user_id!r} does not exist in account {account_id!r} "
+            "(load the directory first: calsync directory load)"
+        )
+    return str(email)
+
+
+def _verify(channels: PushChannels, credentials: Credentials, provider: Provider) -> StoredTokens:
+    """Refresh once; every failure becomes a ``ConnectError`` saying what to do."""
+    name = provider.value
+    try:
+        return StoredTokens.refreshed(channels.verify(credentials))
+    except AuthorizationRevoked as error:
+        raise ConnectError(
+            f"the refresh token was refused by {name} ({error}); get a new one"
+        ) from None
+    except ProviderUnavailable as error:
+        raise ConnectError(f"{name} token endpoint unavailable ({error}); try again") from None
+    except ProviderRejected as error:
+        raise ConnectError(
+            f"{name} refused the token refresh ({error}); check the OAuth client settings"
+        ) from None
+
+
+def _stored_credentials(
+    container: Container, previous: ConnectionRecord, email: str
+) -> Credentials | None:
+    """The credentials the connection had before this connect, to stop its old channels."""
+    try:
+        stored = StoredTokens.load(container.connections.credentials(previous.id))
+    except (LookupError, StoredTokensError, ValueError):
+        return None
+    provider = Provider(previous.provider)
+    if missing_oauth_settings(container.settings, provider):
+        return None
+    return credentials_for(container.settings, provider, email, stored)
+
+
+def _stop_old_channels(
+    container: Container,
+    channels: PushChannels,
+    provider: Provider,
+    connection_id: str,
+    old_credentials: Credentials | None,
+) -> list[str]:
+    """Stop the connection's channels at the provider (best effort) and in SQL (always).
+
+    Before the new channel opens: Graph refuses (409) a second subscription of the same
+    app to the same mailbox.
+    """
+    stopped = []
+    for channel in container.channels.active_for(connection_id):
+        if old_credentials is not None and old_credentials.provider.value == channel.provider:
+            if old_credentials.provider is provider:
+                _close_at_provider(channels, old_credentials, channel.id, channel.resource_id)
+            else:  # a reconnect to the other provider: the old one's adapter stops it
+                other = push_channels_for(old_credentials.provider)
+                try:
+                    _close_at_provider(other, old_credentials, channel.id, channel.resource_id)
+                finally:
+                    other.shutdown()
+        container.channels.stop(channel.id)
+        stopped.append(channel.id)
+    return stopped
+
+
+def _close_at_provider(
+    channels: PushChannels, credentials: Credentials, channel_id: str, resource_id: str | None
+) -> None:
+    """Stop one channel at the provider; a failure is logged, not raised.
+
+    ``channels`` must be the adapter of ``credentials.provider``.
+    """
+    try:
+        channels.close(credentials, channel_id, resource_id)
+    except (CalendarSourceError, ValueError) as error:
+        # It expires by itself; its notifications meet a stopped channel meanwhile.
+        log.warning(
+            "old channel not stopped at the provider", channel_id=channel_id, error=str(error)
+        )
+
+
+def _open_channel(
+    container: Container,
+    channels: PushChannels,
+    record: ConnectionRecord,
+    credentials: Credentials,
+) -> tuple[str | None, datetime | None, str | None]:
+    """Open the connection's push channel; returns (id, expiry, error)."""
+    public = container.settings.public_url.rstrip("/")
+    secret = secrets.token_urlsafe(32)
+    channel_id = uuid.uuid4().hex
+    google = credentials.provider is Provider.GOOGLE
+    if google:
+        container.channels.register(channel_id, record.id, record.provider, secret)
+    try:
+        opened = channels.open(
+            credentials,
+            channel_id=channel_id,
+            secret=secret,
+            address=f"{public}/webhooks/{record.provider}",
+            lifecycle_address=None if google else f"{public}/webhooks/microsoft/lifecycle",
+            expires_at=datetime.now(UTC) + CHANNEL_LIFETIME,
+        )
+    except (CalendarSourceError, ValueError) as error:
+        if google:
+            container.channels.stop(channel_id)
+        log.warning("push channel not opened", connection_id=record.id, error=str(error))
+        return None, None, f"push channel not opened: {error}"
+    if google:
+        container.channels.update_opened(
+            channel_id, resource_id=opened.resource_id, expires_at=opened.expires_at
+        )
+    else:
+        try:
+            container.channels.register(
+                opened.id,
+                record.id,
+                record.provider,
+                secret,
+                resource_id=opened.resource_id,
+                expires_at=opened.expires_at,
+            )
+        except (sa.exc.SQLAlchemyError, ValueError) as error:
+            _close_at_provider(channels, credentials, opened.id, opened.resource_id)
+            return None, None, f"push channel not registered: {error}"
+    return opened.id, opened.expires_at, None
+
+
+def _queue_initial_sync(container: Container, record: ConnectionRecord) -> None:
+    envelope = Envelope(
+        type=MessageType.SYNC_REQUESTED,
+        account_id=record.account_id,
+        connection_id=record.id,
+        payload={"connection_id": record.id, "reason": "connected"},
+    )
+    try:
+        container.publisher.publish(envelope, topology.SYNC.name, timeout=PUBLISH_TIMEOUT)
+    except PublishFailed as error:
+        raise ConnectError(
+            f"connected (connection {record.id}), but the initial sync could not be queued "
+            f"({error}); run the connect again or wait for the next notification"
+        ) from None

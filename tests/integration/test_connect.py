@@ -1,0 +1,377 @@
+"""``connect_calendar`` end to end: sandbox providers, a SQLite store, RabbitMQ, and our own
+ingest app serving ``CALSYNC_PUBLIC_URL`` (so Graph's handshake and the providers'
+notifications reach the real webhook views)."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from werkzeug.serving import make_server
+
+from adapters.broker.envelope import Envelope, MessageType
+from adapters.calendar.stored import StoredTokens
+from adapters.directory_file import parse_directory
+from adapters.sql.channels import hash_channel_secret
+from adapters.sql.tables import push_channels
+from domain.model import Provider
+from infra import db
+from infra.bootstrap import Container
+from infra.connect import ConnectError, ConnectResult, connect_calendar
+from infra.sandbox.client import SandboxAdminClient
+from infra.sandbox.server import QuietRequestHandler, SandboxServer
+from infra.settings import Settings
+from tests.support.broker import drain
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+Json = dict[str, Any]
+ACCOUNT = "acme"
+CLIENT = {"id": "calsync-test", "secret": "test-secret"}
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxServer]:
+    with SandboxServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def admins(sandbox: SandboxServer) -> Iterator[dict[Provider, SandboxAdminClient]]:
+    with (
+        SandboxAdminClient(sandbox.google_url) as google,
+        SandboxAdminClient(sandbox.graph_url) as graph,
+    ):
+        yield {Provider.GOOGLE: google, Provider.MICROSOFT: graph}
+
+
+class _LateApp:
+    """A WSGI app set after the server is bound (the app's settings need the server's port)."""
+
+    app: Any = None
+
+    def __call__(self, environ: Any, start_response: Any) -> Any:
+        return self.app(environ, start_response)
+
+
+@dataclass
+class World:
+    """A container on a fresh store, its ingest app serving the public URL, and the sandbox."""
+
+    container: Container
+    sandbox: SandboxServer
+    admins: dict[Provider, SandboxAdminClient]
+    broker_url: str
+    db_path: Path
+
+    def connect(self, provider: Provider, user_id: str, refresh_token: str) -> ConnectResult:
+        return connect_calendar(
+            self.container,
+            provider=provider,
+            account_id=ACCOUNT,
+            user_id=user_id,
+            refresh_token=refresh_token,
+        )
+
+    def channel_rows(self) -> list[Any]:
+        with self.container.engine.connect() as conn:
+            return list(conn.execute(sa.select(push_channels).order_by(push_channels.c.created_at)))
+
+    def store_bytes(self) -> bytes:
+        files = [self.db_path, self.db_path.with_name(self.db_path.name + "-wal")]
+        return b"".join(f.read_bytes() for f in files if f.exists())
+
+    def wait_for(self, wanted: Callable[[Envelope], bool], timeout: float = 10.0) -> list[Envelope]:
+        """Drain the sync queue until a message ``wanted`` arrived; returns all drained."""
+        seen: list[Envelope] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            seen += [envelope for _props, envelope in drain(self.broker_url, "sync", wait=0.2)]
+            if any(wanted(e) for e in seen):
+                return seen
+        raise AssertionError(f"no wanted message on the sync queue; saw {seen}")
+
+
+def _settings(
+    tmp_path: Path, sandbox: SandboxServer, broker: str, public: str, **extra: str
+) -> Settings:
+    env = {
+        "CALSYNC_VAR_DIR": str(tmp_path / "var"),
+        "CALSYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'calsync.sqlite3'}",
+        "CALSYNC_BROKER_URL": broker,
+        "CALSYNC_PUBLIC_URL": public,
+        "CALSYNC_SECRET_KEY": secrets.token_urlsafe(32),
+        "CALSYNC_CRM_SIGNING_SECRET": secrets.token_urlsafe(32),
+        "CALSYNC_GOOGLE_API_URL": sandbox.google_url + "/",
+        "CALSYNC_GOOGLE_TOKEN_URL": sandbox.google_token_url,
+        "CALSYNC_GRAPH_API_URL": sandbox.graph_api_url,
+        "CALSYNC_MICROSOFT_TOKEN_URL": sandbox.graph_token_url(),
+        "CALSYNC_GOOGLE_CLIENT_ID": CLIENT["id"],
+        "CALSYNC_GOOGLE_CLIENT_SECRET": CLIENT["secret"],
+        "CALSYNC_MICROSOFT_CLIENT_ID": CLIENT["id"],
+        "CALSYNC_MICROSOFT_CLIENT_SECRET": CLIENT["secret"],
+        **extra,
+    }
+    return Settings.from_env({k: v for k, v in env.items() if v})
+
+
+def _world(
+    tmp_path: Path,
+    sandbox: SandboxServer,
+    admins: dict[Provider, SandboxAdminClient],
+    broker_url: str,
+    **extra: str,
+) -> Generator[World, None, None]:
+    for admin in admins.values():
+        admin.reset()
+    late = _LateApp()
+    server = make_server("127.0.0.1", 0, late, threaded=True, request_handler=QuietRequestHandler)
+    public = extra.pop("CALSYNC_PUBLIC_URL", f"http://127.0.0.1:{server.server_port}")
+    container = Container(_settings(tmp_path, sandbox, broker_url, public, **extra))
+    db.upgrade(container.engine)
+    container.accounts.create(ACCOUNT, "Acme")
+    container.directory.load(parse_directory(_directory()))
+    late.app = container.http_app()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield World(container, sandbox, admins, broker_url, tmp_path / "calsync.sqlite3")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+        container.close()
+
+
+def _directory() -> Json:
+    return {
+        "accounts": [
+            {
+                "id": ACCOUNT,
+                "name": "Acme",
+                "extra_colleague_domains": [],
+                "users": [
+                    {"id": "ann", "name": "Ann", "email": "ann@example.com", "time_zone": "UTC"},
+                    {"id": "bea", "name": "Bea", "email": "bea@example.com", "time_zone": "UTC"},
+                ],
+                "companies": [],
+                "contacts": [],
+            }
+        ]
+    }
+
+
+@pytest.fixture
+def world(
+    tmp_path: Path,
+    sandbox: SandboxServer,
+    admins: dict[Provider, SandboxAdminClient],
+    broker_url: str,
+) -> Iterator[World]:
+    yield from _world(tmp_path, sandbox, admins, broker_url)
+
+
+@pytest.fixture
+def world_with(
+    tmp_path: Path,
+    sandbox: SandboxServer,
+    admins: dict[Provider, SandboxAdminClient],
+    broker_url: str,
+) -> Iterator[Callable[..., World]]:
+    """Makes the world with extra or blanked ``CALSYNC_*`` variables (one per test)."""
+    made: list[Generator[World, None, None]] = []
+
+    def make(**extra: str) -> World:
+        made.append(_world(tmp_path, sandbox, admins, broker_url, **extra))
+        return next(made[-1])
+
+    yield make
+    for generator in made:
+        generator.close()
+
+
+def _event(provider: Provider, subject: str) -> Json:
+    if provider is Provider.GOOGLE:
+        return {
+            "summary": subject,
+            "start": {"dateTime": "2026-05-04T09:00:00Z"},
+            "end": {"dateTime": "2026-05-04T10:00:00Z"},
+        }
+    return {
+        "subject": subject,
+        "start": {"dateTime": "2026-05-04T09:00:00", "timeZone": "UTC"},
+        "end": {"dateTime": "2026-05-04T10:00:00", "timeZone": "UTC"},
+    }
+
+
+def _initial_hint(connection_id: str) -> Callable[[Envelope], bool]:
+    return lambda e: e.type == MessageType.SYNC_REQUESTED and e.connection_id == connection_id
+
+
+def _change_hint(provider: Provider, connection_id: str) -> Callable[[Envelope], bool]:
+    if provider is Provider.GOOGLE:
+        return lambda e: (
+            e.type == MessageType.GOOGLE_NOTIFICATION
+            and e.connection_id == connection_id
+            and e.payload["resource_state"] == "exists"
+        )
+    return lambda e: e.type == MessageType.GRAPH_NOTIFICATION and e.connection_id == connection_id
+
+
+@pytest.mark.parametrize("provider", [Provider.GOOGLE, Provider.MICROSOFT], ids=["google", "graph"])
+def test_connect_stores_the_grant_opens_a_channel_and_queues_syncs(
+    world: World, provider: Provider
+) -> None:
+    # Given a user of the provider with a refresh token
+    admin = world.admins[provider]
+    user = admin.create_user("ann@example.com")
+
+    # When the calendar is connected
+    result = world.connect(provider, "ann", user["refresh_token"])
+
+    # Then the connection is stored, its tokens encrypted (the raw token is nowhere)
+    record = world.container.connections.for_user(ACCOUNT, "ann")
+    assert record is not None
+    assert (record.id, record.provider, record.status) == (
+        result.connection_id,
+        provider.value,
+        "active",
+    )
+    stored = StoredTokens.load(world.container.connections.credentials(record.id))
+    assert stored.access_token
+    raw = world.store_bytes()
+    assert user["refresh_token"].encode() not in raw
+    assert stored.refresh_token.encode() not in raw
+    assert not result.reconnected
+    assert result.channel_error is None
+
+    # And the channel is registered with its secret hashed, and live at the provider
+    (row,) = world.channel_rows()
+    (live,) = admin.subscriptions()
+    secret = live["token"] if provider is Provider.GOOGLE else live["clientState"]
+    assert row.id == result.channel_id == live["id"]
+    assert row.connection_id == record.id
+    assert row.secret_hash == hash_channel_secret(secret)
+    assert secret.encode() not in raw
+    assert row.resource_id
+    assert row.expires_at is not None
+    assert row.stopped_at is None
+    if provider is Provider.MICROSOFT:
+        assert (
+            live["notificationUrl"] == f"{world.container.settings.public_url}/webhooks/microsoft"
+        )
+        assert live["lifecycleNotificationUrl"].endswith("/webhooks/microsoft/lifecycle")
+
+    # And the initial sync hint is on the sync queue
+    world.wait_for(_initial_hint(record.id))
+
+    # When the calendar changes, the provider's notification passes our ingest: a new hint
+    admin.create_event(user["email"], _event(provider, "Standup"))
+    world.wait_for(_change_hint(provider, record.id))
+
+
+@pytest.mark.parametrize("provider", [Provider.GOOGLE, Provider.MICROSOFT], ids=["google", "graph"])
+def test_a_reconnect_keeps_the_connection_and_replaces_the_channel(
+    world: World, provider: Provider
+) -> None:
+    admin = world.admins[provider]
+    user = admin.create_user("ann@example.com")
+    first = world.connect(provider, "ann", user["refresh_token"])
+    token = admin.issue_refresh_token(user["email"], CLIENT["id"])
+
+    second = world.connect(provider, "ann", token)
+
+    assert second.connection_id == first.connection_id
+    assert second.reconnected
+    assert second.stopped_channels == (first.channel_id,)
+    assert second.channel_error is None
+    rows = {row.id: row for row in world.channel_rows()}
+    assert rows[first.channel_id].stopped_at is not None
+    assert rows[second.channel_id].stopped_at is None
+    assert [s["id"] for s in admin.subscriptions()] == [second.channel_id]
+
+
+def test_a_channel_the_provider_refuses_leaves_the_connection_syncing_by_hints(
+    world_with: Callable[..., World],
+) -> None:
+    # Given a public URL Google refuses (plain http, not local)
+    world = world_with(CALSYNC_PUBLIC_URL="http://calsync.example.com")
+    user = world.admins[Provider.GOOGLE].create_user("ann@example.com")
+
+    result = world.connect(Provider.GOOGLE, "ann", user["refresh_token"])
+
+    assert result.channel_id is None
+    assert result.channel_error is not None
+    assert "events.watch" in result.channel_error
+    (row,) = world.channel_rows()
+    assert row.stopped_at is not None
+    world.wait_for(_initial_hint(result.connection_id))
+
+
+def test_a_graph_handshake_nobody_answers_is_reported_not_raised(
+    world_with: Callable[..., World],
+) -> None:
+    # Given a public URL where nothing answers Graph's handshake
+    world = world_with(CALSYNC_PUBLIC_URL="http://127.0.0.1:9")
+    user = world.admins[Provider.MICROSOFT].create_user("ann@example.com")
+
+    result = world.connect(Provider.MICROSOFT, "ann", user["refresh_token"])
+
+    assert result.channel_error is not None
+    assert "did not answer the validation handshake" in result.channel_error
+    assert world.channel_rows() == []
+    world.wait_for(_initial_hint(result.connection_id))
+
+
+@pytest.mark.parametrize(
+    ("provider", "variable"),
+    [
+        (Provider.GOOGLE, "CALSYNC_GOOGLE_CLIENT_SECRET"),
+        (Provider.MICROSOFT, "CALSYNC_MICROSOFT_CLIENT_ID"),
+    ],
+)
+def test_missing_oauth_settings_are_named(
+    world_with: Callable[..., World], provider: Provider, variable: str
+) -> None:
+    world = world_with(**{variable: ""})
+    with pytest.raises(ConnectError, match=variable):
+        world.connect(provider, "ann", "whatever")
+    assert world.container.connections.for_user(ACCOUNT, "ann") is None
+
+
+def test_an_unknown_account_or_user_is_named(world: World) -> None:
+    with pytest.raises(ConnectError, match="user 'zed' does not exist in account 'acme'"):
+        world.connect(Provider.GOOGLE, "zed", "whatever")
+    with pytest.raises(ConnectError, match="account 'nope' does not exist"):
+        connect_calendar(
+            world.container,
+            provider="google",
+            account_id="nope",
+            user_id="ann",
+            refresh_token="whatever",
+        )
+    with pytest.raises(ConnectError, match="unknown provider"):
+        world.connect("yahoo", "ann", "whatever")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("provider", [Provider.GOOGLE, Provider.MICROSOFT], ids=["google", "graph"])
+def test_a_revoked_refresh_token_is_refused_and_nothing_is_stored(
+    world: World, provider: Provider
+) -> None:
+    admin = world.admins[provider]
+    user = admin.create_user("ann@example.com")
+    admin.revoke_refresh_tokens(user=user["email"])
+
+    with pytest.raises(ConnectError, match="the refresh token was refused"):
+        world.connect(provider, "ann", user["refresh_token"])
+
+    assert world.container.connections.for_user(ACCOUNT, "ann") is None
+    assert world.channel_rows() == []
+    assert admin.subscriptions() == []
