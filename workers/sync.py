@@ -44,5 +44,10 @@ class SyncHandler:
             SYNC_RUNS.labels("provider_rejected").inc()
             raise Permanent(f"provider refused the request: {exc}") from exc
         SYNC_RUNS.labels(outcome.value).inc()
+        if outcome is SyncOutcome.COALESCED and context.redelivered:
+            # A redelivery usually means the consumer that had it died, possibly while it
+            # held this connection's lease; retrying after a delay outlives that lease,
+            # where acking would leave the requested sync waiting for the next hint.
+            raise Retriable("connection held, possibly by a worker that died; retrying later")
         if outcome is SyncOutcome.UNKNOWN:
             log.info("hint for an unknown connection ignored", connection_id=connection_id)

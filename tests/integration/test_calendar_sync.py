@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from adapters.broker.envelope import Envelope
 from adapters.calendar.stored import StoredTokens
 from adapters.crypto import TokenCipher
 from adapters.directory_file import parse_directory
@@ -27,7 +28,10 @@ from infra.sandbox.client import SandboxAdminClient
 from infra.sandbox.server import SandboxServer
 from tests.factories import article_directory
 from tests.support.calendar_sandbox import Harness, harness_for
+from workers.base import MessageContext
 from workers.calendar_sync import CalendarSyncer, SyncOutcome
+from workers.errors import Retriable
+from workers.sync import SyncHandler
 
 KARL = "karl.andersson@exempel.se"
 LUCAS = "lucas@gbg.exempel.se"
@@ -295,3 +299,26 @@ def test_r15_one_meeting_in_two_calendars_is_one_appointment(
     assert {p.user_id for p in appointment.participants if p.kind == "user"} == {"karl", "lucas"}
     assert sorted(link.user_id for link in appointment.links) == ["karl", "lucas"]
     harness.close()
+
+
+def test_a_redelivered_hint_for_a_held_connection_is_retried_not_dropped(
+    store: sa.Engine, harness: Harness
+) -> None:
+    # Given a connection whose lease is held, perhaps by a worker that crashed mid-sync
+    world = World(store, harness)
+    connection_id = world.connect("karl", KARL)
+    world.connections.acquire_lease(connection_id, "crashed-worker", timedelta(seconds=60))
+    handler = SyncHandler(world.new_syncer())
+    hint = Envelope(type="google.notification", payload={}, connection_id=connection_id)
+
+    def context(redelivered: bool) -> MessageContext:
+        return MessageContext(
+            queue="sync", attempt=1, max_attempts=6, redelivered=redelivered, headers={}
+        )
+
+    # When a fresh hint arrives, it is coalesced and acked (the holder will sync)
+    handler.handle(hint, context(redelivered=False))
+
+    # Then a redelivered one goes back through the retry queues instead
+    with pytest.raises(Retriable, match="retrying later"):
+        handler.handle(hint, context(redelivered=True))
