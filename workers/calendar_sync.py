@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 import structlog
+from prometheus_client import Counter
 
 from adapters.calendar.errors import AuthorizationRevoked, CursorExpired
 from adapters.calendar.source import CalendarSource, ChangePage, Credentials
@@ -39,6 +40,12 @@ from domain.participants import Resolution, resolve_attendees
 from domain.sync_plan import CalendarOwner, EventPlan, PlanKind, plan_page
 
 log = structlog.get_logger("calsync.sync")
+
+EVENTS_APPLIED = Counter(
+    "calsync_events_applied_total",
+    "Provider events applied to the store, by provider and what they did",
+    ["provider", "kind"],
+)
 
 #: How long a syncer holds a connection without renewing; renewed with every page.
 LEASE_TTL = timedelta(seconds=60)
@@ -200,6 +207,8 @@ class CalendarSyncer:
             )
             if last:
                 claim_message(conn, INBOX_CONSUMER, message_id)
+        for plan in plans:  # counted once the page is committed
+            EVENTS_APPLIED.labels(record.provider, plan.kind.value).inc()
         return _count(run, plans)
 
     def _resolve(

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
 
 from adapters.broker.envelope import Envelope
 from adapters.calendar.stored import StoredTokens
@@ -142,6 +143,12 @@ def test_scenario_1_external_invites_karl_and_johanna(store: sa.Engine, harness:
     )
 
     # When the hint is processed
+    created_before = (
+        REGISTRY.get_sample_value(
+            "calsync_events_applied_total", {"provider": harness.provider.value, "kind": "create"}
+        )
+        or 0.0
+    )
     assert world.sync("karl") is SyncOutcome.SYNCED
 
     # Then it is on Karl's calendar (R2, R17), without Johanna (R4), with the inviter (R5)
@@ -150,6 +157,10 @@ def test_scenario_1_external_invites_karl_and_johanna(store: sa.Engine, harness:
     assert appointment.organizer_email == "boss@kund.se"
     assert appointment.appointment_type_id == "type-meeting"
     assert [(link.user_id, link.gone) for link in appointment.links] == [("karl", False)]
+    created = REGISTRY.get_sample_value(
+        "calsync_events_applied_total", {"provider": harness.provider.value, "kind": "create"}
+    )
+    assert created == created_before + 1
 
 
 def test_scenario_2_johanna_at_gbg_is_external(store: sa.Engine, harness: Harness) -> None:
