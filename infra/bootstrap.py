@@ -25,6 +25,7 @@ from adapters.sql.connections import ConnectionRecord, SqlConnections
 from adapters.sql.directory import SqlDirectory
 from domain.model import Provider
 from infra import db
+from infra.credentials import credentials_for
 from infra.settings import Settings
 from ingest import create_app
 from ingest.channel_cache import CachedChannels
@@ -88,24 +89,7 @@ class Container:
 
     def credentials_for(self, record: ConnectionRecord, stored: StoredTokens) -> Credentials:
         """The OAuth credentials of a connection: its tokens plus this deployment's app."""
-        settings, provider = self.settings, Provider(record.provider)
-        google = provider is Provider.GOOGLE
-        return Credentials(
-            provider=provider,
-            refresh_token=stored.refresh_token,
-            client_id=(settings.google_client_id if google else settings.microsoft_client_id) or "",
-            client_secret=(
-                settings.google_client_secret if google else settings.microsoft_client_secret
-            )
-            or "",
-            token_url=settings.google_token_url if google else settings.microsoft_token_url,
-            api_url=google_calendar_url(settings.google_api_url)
-            if google
-            else settings.graph_api_url,
-            user=record.user_email,
-            access_token=stored.access_token,
-            expires_at=stored.expires_at,
-        )
+        return credentials_for(self.settings, Provider(record.provider), record.user_email, stored)
 
     def syncer(self) -> CalendarSyncer:
         return CalendarSyncer(
@@ -158,8 +142,3 @@ class Container:
             self.publisher.close()
         if "engine" in self.__dict__:
             self.engine.dispose()
-
-
-def google_calendar_url(api_root: str) -> str:
-    """The Calendar API endpoint under a Google API root (Google's, or the sandbox's)."""
-    return api_root.rstrip("/") + "/calendar/v3/"

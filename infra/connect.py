@@ -42,7 +42,7 @@ from adapters.calendar.stored import StoredTokens, StoredTokensError
 from adapters.sql.connections import ConnectionRecord
 from adapters.sql.tables import accounts, users
 from domain.model import Provider
-from infra.bootstrap import google_calendar_url
+from infra.credentials import credentials_for
 from infra.settings import Settings
 
 if TYPE_CHECKING:
@@ -97,33 +97,6 @@ def missing_oauth_settings(settings: Settings, provider: Provider) -> list[str]:
             ("CALSYNC_MICROSOFT_CLIENT_SECRET", settings.microsoft_client_secret),
         ]
     return [name for name, value in pairs if not value]
-
-
-def credentials_for(
-    settings: Settings, provider: Provider, user_email: str, tokens: StoredTokens
-) -> Credentials:
-    """A user's credentials with this deployment's OAuth client and endpoints.
-
-    ``user`` is the e-mail for both providers (Graph takes a UPN where it takes an id).
-    The Google API URL is derived from ``CALSYNC_GOOGLE_API_URL`` (an API root such as
-    ``https://www.googleapis.com/``, or the sandbox's ``google_url`` + ``/``) by
-    ``infra.bootstrap.google_calendar_url``, as for the workers' credentials.
-    """
-    google = provider is Provider.GOOGLE
-    return Credentials(
-        provider=provider,
-        refresh_token=tokens.refresh_token,
-        client_id=(settings.google_client_id if google else settings.microsoft_client_id) or "",
-        client_secret=(
-            settings.google_client_secret if google else settings.microsoft_client_secret
-        )
-        or "",
-        token_url=settings.google_token_url if google else settings.microsoft_token_url,
-        api_url=google_calendar_url(settings.google_api_url) if google else settings.graph_api_url,
-        user=user_email,
-        access_token=tokens.access_token,
-        expires_at=tokens.expires_at,
-    )
 
 
 def connect_calendar(
