@@ -13,10 +13,10 @@ models: model parsing costs milliseconds per event.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from kiota_abstractions.api_error import APIError
@@ -49,6 +49,9 @@ from domain.model import Provider
 
 #: Events per delta page (``Prefer: odata.maxpagesize``).
 DEFAULT_PAGE_SIZE = 100
+
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -105,14 +108,13 @@ class GraphCalendarSource:
         scope: str = DEFAULT_SCOPE,
     ) -> None:
         self._page_size = page_size
-        self._retry = retry or RetryPolicy()
-        self._kiota_retry = RetryHandlerOption(max_retries=kiota_max_retries)
-        self._timeout = timeout
-        self._scope = scope
-        self._loop = LoopThread("calsync-graph")
-        self._http: tuple[httpx.AsyncClient, httpx.AsyncClient] | None = None
-        self._sessions: SessionCache[GraphSession] = SessionCache(
-            self._build_session, lambda session: None, max_cached_users
+        self._graph = GraphRuntime(
+            "calsync-graph",
+            retry=retry,
+            kiota_max_retries=kiota_max_retries,
+            timeout=timeout,
+            max_cached_users=max_cached_users,
+            scope=scope,
         )
 
     def changes(
@@ -143,15 +145,15 @@ class GraphCalendarSource:
         """
         if credentials.provider is not Provider.MICROSOFT:
             raise ValueError(f"Graph source given {credentials.provider} credentials")
-        session = self._sessions.get(credentials)
+        session = self._graph.session(credentials)
         link = page or cursor
 
         def fetch_once() -> tuple[dict[str, Any], RefreshedTokens | None]:
             coroutine = self._fetch(session, credentials, link, window)
-            return self._loop.run(coroutine, timeout=self._call_timeout())
+            return self._graph.run(coroutine)
 
         try:
-            body, tokens = self._retry.call(
+            body, tokens = self._graph.retry.call(
                 fetch_once, is_transient=is_transient, retry_after_of=retry_after_of
             )
         except APIError as error:
@@ -168,19 +170,7 @@ class GraphCalendarSource:
 
     def close(self) -> None:
         """Close the HTTP clients and stop the event loop (both restart on next use)."""
-        self._sessions.clear()
-        clients, self._http = self._http, None
-
-        async def close_clients() -> None:
-            for client in clients or ():
-                await client.aclose()
-
-        self._loop.close(close_clients)
-
-    def _call_timeout(self) -> float:
-        # Every request, kiota's retries and their Retry-After waits, with room to spare.
-        attempts = self._kiota_retry.max_retry + 1
-        return attempts * (self._timeout + RetryHandlerOption.MAX_DELAY) + self._timeout
+        self._graph.close()
 
     async def _fetch(
         self, session: GraphSession, credentials: Credentials, link: str | None, window: SyncWindow
@@ -235,22 +225,74 @@ class GraphCalendarSource:
         config = RequestConfiguration(headers=headers, query_parameters=query)
         return delta.to_get_request_information(config)
 
-    def _build_session(self, credentials: Credentials) -> GraphSession:
-        # Called by the session cache under its lock, so the shared clients are made once.
-        graph_http, token_http = self._clients()
-        return build_session(credentials, graph_http, token_http, self._scope)
-
-    def _clients(self) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
-        """The shared Graph client (with middleware) and token client, made on the loop."""
-        if self._http is None:
-            self._http = self._loop.run(self._make_clients())
-        return self._http
-
-    async def _make_clients(self) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
-        retry_bound = self._retry.max_retry_after
-        graph_http = graph_http_client(self._timeout, self._kiota_retry, retry_bound)
-        return graph_http, httpx.AsyncClient(timeout=self._timeout)
-
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class GraphRuntime:
+    """What every Graph adapter needs: a private event loop thread (msgraph-sdk is async),
+    the shared HTTP clients made on it, per-user sessions, and a bounded wait per call.
+
+    Args:
+        thread_name: name of the loop thread, for stack dumps.
+        retry: our retry policy around kiota's own (whose Retry-After wait it bounds).
+        kiota_max_retries: retries kiota's retry handler makes inside one call.
+        timeout: seconds per HTTP request.
+        max_cached_users: per-user sessions kept.
+        scope: the ``scope`` of refresh requests.
+    """
+
+    def __init__(
+        self,
+        thread_name: str,
+        *,
+        retry: RetryPolicy | None,
+        kiota_max_retries: int,
+        timeout: float,
+        max_cached_users: int,
+        scope: str,
+    ) -> None:
+        self.retry = retry or RetryPolicy()
+        self._kiota_retry = RetryHandlerOption(max_retries=kiota_max_retries)
+        self._timeout = timeout
+        self._scope = scope
+        self._loop = LoopThread(thread_name)
+        self._http: tuple[httpx.AsyncClient, httpx.AsyncClient] | None = None
+        self._sessions: SessionCache[GraphSession] = SessionCache(
+            self._build_session, lambda session: None, max_cached_users
+        )
+
+    def session(self, credentials: Credentials) -> GraphSession:
+        return self._sessions.get(credentials)
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run ``coroutine`` on the loop, waiting no longer than a call can take."""
+        return self._loop.run(coroutine, timeout=self._call_timeout())
+
+    def close(self) -> None:
+        """Close the HTTP clients and stop the event loop (both restart on next use)."""
+        self._sessions.clear()
+        clients, self._http = self._http, None
+
+        async def close_clients() -> None:
+            for client in clients or ():
+                await client.aclose()
+
+        self._loop.close(close_clients)
+
+    def _call_timeout(self) -> float:
+        # Every request, kiota's retries and their Retry-After waits, with room to spare.
+        attempts = self._kiota_retry.max_retry + 1
+        return attempts * (self._timeout + RetryHandlerOption.MAX_DELAY) + self._timeout
+
+    def _build_session(self, credentials: Credentials) -> GraphSession:
+        # Called by the session cache under its lock, so the shared clients are made once.
+        if self._http is None:
+            self._http = self._loop.run(self._make_clients())
+        graph_http, token_http = self._http
+        return build_session(credentials, graph_http, token_http, self._scope)
+
+    async def _make_clients(self) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
+        graph_http = graph_http_client(self._timeout, self._kiota_retry, self.retry.max_retry_after)
+        return graph_http, httpx.AsyncClient(timeout=self._timeout)

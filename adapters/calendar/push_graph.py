@@ -19,18 +19,15 @@ from kiota_http.middleware.options import RetryHandlerOption
 from msgraph.generated.models.subscription import Subscription
 
 from adapters.calendar.errors import CalendarSourceError, ProviderRejected, ProviderUnavailable
-from adapters.calendar.event_loop import LoopThread
-from adapters.calendar.graph import GraphSession, build_session
+from adapters.calendar.graph import GraphRuntime, GraphSession
 from adapters.calendar.graph_auth import DEFAULT_SCOPE
 from adapters.calendar.graph_http import (
     error_code,
     error_message,
-    graph_http_client,
     translate_api_error,
 )
 from adapters.calendar.push import MAX_CLIENT_STATE, OpenedChannel
 from adapters.calendar.retry import RetryPolicy
-from adapters.calendar.sessions import SessionCache
 from adapters.calendar.source import Credentials, RefreshedTokens
 from domain.model import Provider
 
@@ -61,14 +58,13 @@ class GraphPushChannels:
         max_cached_users: int = 128,
         scope: str = DEFAULT_SCOPE,
     ) -> None:
-        self._retry = retry or RetryPolicy()
-        self._kiota_retry = RetryHandlerOption(max_retries=kiota_max_retries)
-        self._timeout = timeout
-        self._scope = scope
-        self._loop = LoopThread("calsync-graph-push")
-        self._http: tuple[httpx.AsyncClient, httpx.AsyncClient] | None = None
-        self._sessions: SessionCache[GraphSession] = SessionCache(
-            self._build_session, lambda session: None, max_cached_users
+        self._graph = GraphRuntime(
+            "calsync-graph-push",
+            retry=retry,
+            kiota_max_retries=kiota_max_retries,
+            timeout=timeout,
+            max_cached_users=max_cached_users,
+            scope=scope,
         )
 
     def verify(self, credentials: Credentials) -> RefreshedTokens:
@@ -137,19 +133,12 @@ class GraphPushChannels:
 
     def shutdown(self) -> None:
         """Close the HTTP clients and stop the event loop (both restart on next use)."""
-        self._sessions.clear()
-        clients, self._http = self._http, None
-
-        async def close_clients() -> None:
-            for client in clients or ():
-                await client.aclose()
-
-        self._loop.close(close_clients)
+        self._graph.close()
 
     def _session(self, credentials: Credentials) -> GraphSession:
         if credentials.provider is not Provider.MICROSOFT:
             raise ValueError(f"Graph push channels given {credentials.provider} credentials")
-        return self._sessions.get(credentials)
+        return self._graph.session(credentials)
 
     def _call(
         self,
@@ -178,32 +167,13 @@ class GraphPushChannels:
             return await coroutine
 
         try:
-            return self._loop.run(wrapped(), timeout=self._call_timeout())
+            return self._graph.run(wrapped())
         except APIError as error:
             raise _translate(error, operation) from None
         except CalendarSourceError:
             raise
         except (httpx.TransportError, TimeoutError) as error:
             raise ProviderUnavailable(f"Microsoft Graph unreachable: {error!r}") from None
-
-    def _call_timeout(self) -> float:
-        attempts = self._kiota_retry.max_retry + 1
-        return attempts * (self._timeout + RetryHandlerOption.MAX_DELAY) + self._timeout
-
-    def _build_session(self, credentials: Credentials) -> GraphSession:
-        graph_http, token_http = self._clients()
-        return build_session(credentials, graph_http, token_http, self._scope)
-
-    def _clients(self) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
-        if self._http is None:
-            self._http = self._loop.run(self._make_clients())
-        return self._http
-
-    async def _make_clients(self) -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
-        graph_http = graph_http_client(
-            self._timeout, self._kiota_retry, self._retry.max_retry_after
-        )
-        return graph_http, httpx.AsyncClient(timeout=self._timeout)
 
 
 def _translate(error: APIError, operation: str) -> CalendarSourceError:
