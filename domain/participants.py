@@ -1,7 +1,8 @@
 """Who is who on a provider event: users, colleagues, contacts, externals and rooms (R1-R6)."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import NamedTuple
 
 from domain.directory import choose_contact
 from domain.emails import email_domain, normalise_email
@@ -60,137 +61,169 @@ def classify_address(email: str, directory: Directory) -> Classified:
     return Classified(AddressKind.EXTERNAL, email)
 
 
+class _Address(NamedTuple):
+    """A raw address as resolution needs it, worked out once per resolver.
+
+    ``email`` is None for a raw string that is not an address (R1); ``identity`` is None
+    for a colleague (R4), otherwise the key under which two addresses are one participant.
+    """
+
+    email: str | None
+    identity: str | None = None
+    kind: ParticipantKind = ParticipantKind.EXTERNAL
+    user_id: str | None = None
+    contact_id: str | None = None
+    company_id: str | None = None
+
+
+_NOT_AN_ADDRESS = _Address(None)
+
+
+class Resolver:
+    """Resolves the events of one page (or any batch) against one directory.
+
+    A page repeats addresses: the calendar's owner is on every event, and the same
+    colleagues and customers come back meeting after meeting. Each distinct raw address
+    is normalised and classified once per resolver, which is what makes resolution cheap
+    (tests/bench/test_resolution.py). The directory must not change while a resolver uses it.
+    """
+
+    __slots__ = ("_addresses", "_directory", "_participants")
+
+    def __init__(self, directory: Directory) -> None:
+        self._directory = directory
+        self._addresses: dict[str, _Address] = {}
+        # Participants are immutable, so one made for an address, response and display name
+        # serves every event that repeats them.
+        self._participants: dict[tuple[str, Response, str | None], Participant] = {}
+
+    def resolve(self, attendees: Sequence[Attendee], organizer_email: str | None) -> Resolution:
+        """Turn a provider's attendee list into the appointment's participants and rooms.
+
+        Every address is normalised (R1) and unparseable ones are listed in ``invalid``;
+        this never raises. Resources become rooms (R6). A user is matched by username or
+        any alias and appears once however many of their addresses are invited (R2); a
+        contact likewise appears once. Colleagues are left out (R4). Declined attendees
+        stay, declined (R11). The first attendee with a given address wins. The organizer
+        gets the response ``organizer`` and is added first if the attendees do not list them.
+
+        Args:
+            attendees: the event's attendees in the provider's order.
+            organizer_email: raw organizer address; if None, the attendee flagged as organizer.
+        """
+        participants: dict[str, Participant] = {}
+        rooms: dict[str, Room] = {}
+        colleagues: dict[str, None] = {}
+        invalid: dict[str, None] = {}
+        seen: set[str] = set()
+
+        if organizer_email is None:
+            flagged = (a.email for a in attendees if a.is_organizer and not a.is_resource)
+            organizer_email = next(flagged, None)
+        organizer = None
+        if organizer_email is not None:
+            organizer = self._address(organizer_email)
+            if organizer.email is None:
+                invalid[organizer_email] = None
+            elif organizer.identity is None:
+                colleagues[organizer.email] = None
+        organizer_key = organizer.identity if organizer is not None else None
+
+        addresses = self._addresses
+        made = self._participants
+        for attendee in attendees:
+            address = addresses.get(attendee.email) or self._address(attendee.email)
+            email = address.email
+            if email is None:
+                invalid[attendee.email] = None
+                continue
+            if email in seen:
+                continue
+            seen.add(email)
+            if attendee.is_resource:
+                rooms[email] = Room(email, attendee.display_name)
+                continue
+            identity = address.identity
+            if identity is None:
+                colleagues[email] = None
+                continue
+            if identity in participants:
+                continue
+            response = Response.ORGANIZER if identity == organizer_key else attendee.response
+            shape = (email, response, attendee.display_name)
+            participants[identity] = made.get(shape) or self._make(address, shape)
+
+        listed = tuple(participants.values())
+        organizer_participant = None
+        # A room that organizes its own booking is still a room (R6).
+        if organizer is not None and organizer_key is not None and organizer.email not in rooms:
+            organizer_participant = participants.get(organizer_key)
+            if organizer_participant is None:
+                organizer_participant = _participant(organizer, Response.ORGANIZER)
+                listed = (organizer_participant, *listed)
+        return Resolution(
+            participants=listed,
+            rooms=tuple(rooms.values()),
+            organizer=organizer_participant,
+            colleagues=tuple(colleagues),
+            invalid=tuple(invalid),
+        )
+
+    def _make(self, address: _Address, shape: tuple[str, Response, str | None]) -> Participant:
+        email, response, display_name = shape
+        participant = Participant(
+            address.kind,
+            email,
+            response,
+            address.user_id,
+            address.contact_id,
+            address.company_id,
+            display_name,
+        )
+        self._participants[shape] = participant
+        return participant
+
+    def _address(self, raw: str) -> _Address:
+        address = self._addresses.get(raw)
+        if address is None:
+            address = self._addresses[raw] = self._classify(raw)
+        return address
+
+    def _classify(self, raw: str) -> _Address:
+        email = normalise_email(raw)
+        if email is None:
+            return _NOT_AN_ADDRESS
+        directory = self._directory
+        user_id = directory.user_by_email.get(email)
+        if user_id is not None:
+            return _Address(email, f"user:{user_id}", ParticipantKind.USER, user_id)
+        if email_domain(email) in directory.colleague_domains:
+            return _Address(email)
+        contact = choose_contact(directory.contacts_by_email.get(email, ()))
+        if contact is None:
+            return _Address(email, f"email:{email}")
+        return _Address(
+            email,
+            f"contact:{contact.contact_id}",
+            ParticipantKind.CONTACT,
+            contact_id=contact.contact_id,
+            company_id=contact.company_id,
+        )
+
+
 def resolve_attendees(
     attendees: Sequence[Attendee], organizer_email: str | None, directory: Directory
 ) -> Resolution:
-    """Turn a provider's attendee list into the appointment's participants and rooms.
-
-    Every address is normalised (R1) and unparseable ones are listed in ``invalid``; this
-    never raises. Resources become rooms (R6). A user is matched by username or any alias
-    and appears once however many of their addresses are invited (R2); a contact likewise
-    appears once. Colleagues are left out (R4). Declined attendees stay, declined (R11).
-    The first attendee with a given address wins. The organizer gets the response
-    ``organizer`` and is added first if the attendees do not list them.
-
-    Args:
-        attendees: the event's attendees in the provider's order.
-        organizer_email: raw organizer address; if None, the attendee flagged as organizer.
-        directory: the account's users, colleague domains and contacts.
-    """
-    flagged = (a.email for a in attendees if a.is_organizer and not a.is_resource)
-    organizer_raw = organizer_email or next(flagged, None)
-    collector = _Collector(directory)
-    organizer = collector.classify_organizer(organizer_raw)
-    for attendee in attendees:
-        collector.add(attendee)
-    return collector.finish(organizer)
+    """Resolve one event on its own; for a page of events, share one ``Resolver``."""
+    return Resolver(directory).resolve(attendees, organizer_email)
 
 
-def _identity(classified: Classified) -> str:
-    """The key under which two addresses are the same participant."""
-    if classified.user_id is not None:
-        return f"user:{classified.user_id}"
-    if classified.contact is not None:
-        return f"contact:{classified.contact.contact_id}"
-    return f"email:{classified.email}"
-
-
-def _kind(user_id: str | None, contact: ContactRecord | None) -> ParticipantKind:
-    if user_id is not None:
-        return ParticipantKind.USER
-    return ParticipantKind.CONTACT if contact is not None else ParticipantKind.EXTERNAL
-
-
-def _participant(
-    classified: Classified, response: Response, display_name: str | None = None
-) -> Participant:
-    contact = classified.contact
+def _participant(address: _Address, response: Response) -> Participant:
     return Participant(
-        kind=_kind(classified.user_id, contact),
-        email=classified.email,
-        response=response,
-        user_id=classified.user_id,
-        contact_id=contact.contact_id if contact else None,
-        company_id=contact.company_id if contact else None,
-        display_name=display_name,
+        address.kind,
+        address.email or "",  # never empty: only an address with an identity gets here
+        response,
+        address.user_id,
+        address.contact_id,
+        address.company_id,
     )
-
-
-@dataclass
-class _Collector:
-    """Accumulates one resolution; lives only inside ``resolve_attendees``."""
-
-    directory: Directory
-    organizer_key: str | None = None
-    participants: dict[str, Participant] = field(default_factory=dict)
-    rooms: dict[str, Room] = field(default_factory=dict)
-    colleagues: dict[str, None] = field(default_factory=dict)
-    invalid: dict[str, None] = field(default_factory=dict)
-    seen: set[str] = field(default_factory=set)
-
-    def classify_organizer(self, raw: str | None) -> Classified | None:
-        email = self._normalise(raw) if raw is not None else None
-        if email is None:
-            return None
-        organizer = classify_address(email, self.directory)
-        if organizer.kind is AddressKind.COLLEAGUE:
-            self.colleagues[email] = None
-            return None
-        self.organizer_key = _identity(organizer)
-        return organizer
-
-    def add(self, attendee: Attendee) -> None:
-        email = self._normalise(attendee.email)
-        if email is None or email in self.seen:
-            return
-        self.seen.add(email)
-        if attendee.is_resource:
-            self.rooms[email] = Room(email, attendee.display_name)
-            return
-        # Inlined classify_address: this loop is resolution's hot path (tests/bench).
-        directory = self.directory
-        user_id = directory.user_by_email.get(email)
-        contact = None
-        if user_id is not None:
-            key = f"user:{user_id}"
-        elif email[email.rfind("@") + 1 :] in directory.colleague_domains:
-            self.colleagues[email] = None
-            return
-        else:
-            contact = choose_contact(directory.contacts_by_email.get(email, ()))
-            key = f"contact:{contact.contact_id}" if contact else f"email:{email}"
-        if key in self.participants:
-            return
-        response = Response.ORGANIZER if key == self.organizer_key else attendee.response
-        self.participants[key] = Participant(
-            kind=_kind(user_id, contact),
-            email=email,
-            response=response,
-            user_id=user_id,
-            contact_id=contact.contact_id if contact else None,
-            company_id=contact.company_id if contact else None,
-            display_name=attendee.display_name,
-        )
-
-    def finish(self, organizer: Classified | None) -> Resolution:
-        participants = tuple(self.participants.values())
-        organizer_participant = None
-        # A room that organizes its own booking is still a room (R6).
-        if organizer is not None and self.organizer_key and organizer.email not in self.rooms:
-            organizer_participant = self.participants.get(self.organizer_key)
-            if organizer_participant is None:
-                organizer_participant = _participant(organizer, Response.ORGANIZER)
-                participants = (organizer_participant, *participants)
-        return Resolution(
-            participants=participants,
-            rooms=tuple(self.rooms.values()),
-            organizer=organizer_participant,
-            colleagues=tuple(self.colleagues),
-            invalid=tuple(self.invalid),
-        )
-
-    def _normalise(self, raw: str) -> str | None:
-        email = normalise_email(raw)
-        if email is None:
-            self.invalid[raw] = None
-        return email

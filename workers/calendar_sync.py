@@ -36,7 +36,7 @@ from adapters.sql.sync_store import apply_plans, load_context
 from domain.eligibility import SyncWindow, sync_window
 from domain.emails import normalise_email
 from domain.model import Provider, ProviderEvent
-from domain.participants import Resolution, resolve_attendees
+from domain.participants import Resolution, Resolver
 from domain.sync_plan import CalendarOwner, EventPlan, PlanKind, plan_page
 
 log = structlog.get_logger("calsync.sync")
@@ -221,10 +221,10 @@ class CalendarSyncer:
             for raw in (event.organizer_email or "", *(a.email for a in event.attendees))
             if (address := normalise_email(raw))
         }
-        directory = self._directory.directory_for(record.account_id, addresses)
+        resolver = Resolver(self._directory.directory_for(record.account_id, addresses))
         resolutions = {}
         for event in live:
-            resolution = resolve_attendees(event.attendees, event.organizer_email, directory)
+            resolution = resolver.resolve(event.attendees, event.organizer_email)
             if resolution.invalid:  # R1: ignored as participants, never fails the event
                 log.info(
                     "addresses ignored",

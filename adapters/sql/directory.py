@@ -236,7 +236,10 @@ def _lookup_query(dialect: str) -> sa.CompoundSelect:
     """One round trip: users by address, contacts by address, and colleague domains."""
     # PostgreSQL wants every UNION column typed alike, NULLs included.
     no_text, no_flag = sa.cast(sa.null(), sa.String), sa.cast(sa.null(), sa.Boolean)
-    no_time = sa.cast(sa.null(), users.c.updated_at.type)
+    # Contact times bypass UtcDateTime: ``_aware`` attaches the zone for the few that matter,
+    # and per-row type processing was a third of the lookup on SQLite (tests/bench).
+    plain_time = sa.DateTime(timezone=True)
+    no_time = sa.cast(sa.null(), plain_time)
     by_user = (
         sa.select(
             sa.literal("u").label("kind"),
@@ -244,7 +247,7 @@ def _lookup_query(dialect: str) -> sa.CompoundSelect:
             user_emails.c.user_id.label("ref"),
             no_text.label("company_id"),
             users.c.active.label("active"),
-            users.c.updated_at.label("updated_at"),
+            no_time.label("updated_at"),
         )
         .join(
             users,
@@ -264,7 +267,7 @@ def _lookup_query(dialect: str) -> sa.CompoundSelect:
             contacts.c.id,
             contacts.c.company_id,
             contacts.c.active,
-            contacts.c.updated_at,
+            sa.type_coerce(contacts.c.updated_at, plain_time),
         )
         .join(
             contacts,

@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.model import AddressKind, Attendee, ParticipantKind, Response, Room
-from domain.participants import classify_address, resolve_attendees
+from domain.participants import Resolver, classify_address, resolve_attendees
 from tests.unit.domain.builders import (
     JOHANNA_EMAILS,
     KARL_EMAILS,
@@ -247,3 +247,35 @@ def test_r1_resolution_never_raises_on_arbitrary_addresses(
     assert len(emails) == len(set(emails))
     assert not set(emails) & set(resolution.colleagues)
     assert not set(emails) & {room.email for room in resolution.rooms}
+
+
+attendee_with_names = st.builds(
+    Attendee,
+    email=any_address,
+    display_name=st.one_of(st.none(), st.sampled_from(["Karl", "Anna", "Rum"])),
+    response=st.sampled_from(Response),
+    is_resource=st.booleans(),
+    is_organizer=st.booleans(),
+)
+
+
+@settings(max_examples=200)
+@given(
+    st.lists(
+        st.tuples(st.lists(attendee_with_names, max_size=6), st.one_of(st.none(), any_address)),
+        max_size=6,
+    )
+)
+def test_r1_r6_one_resolver_for_a_page_resolves_each_event_as_if_alone(
+    page: list[tuple[list[Attendee], str | None]],
+) -> None:
+    # Given a page of events whose addresses repeat in every form and role
+    directory = article_directory()
+    shared = Resolver(directory)
+
+    # When the page is resolved by one resolver, that remembers addresses and participants
+    together = [shared.resolve(attendees, organizer) for attendees, organizer in page]
+
+    # Then every event comes out exactly as it does when resolved on its own
+    alone = [resolve_attendees(attendees, organizer, directory) for attendees, organizer in page]
+    assert together == alone
