@@ -15,6 +15,7 @@ from adapters.broker.declare import declare_topology
 from adapters.broker.factory import publisher_for
 from adapters.broker.publisher import Publisher
 from adapters.calendar.factory import CalendarSources
+from adapters.calendar.push import PushChannelSet
 from adapters.calendar.source import Credentials
 from adapters.calendar.stored import StoredTokens
 from adapters.crypto import TokenCipher
@@ -23,6 +24,8 @@ from adapters.sql.appointments import SqlAppointments
 from adapters.sql.channels import SqlChannels
 from adapters.sql.connections import ConnectionRecord, SqlConnections
 from adapters.sql.directory import SqlDirectory
+from adapters.sql.jobs import SqlJobs
+from adapters.sql.upkeep import SqlUpkeep
 from domain.model import Provider
 from infra import db
 from infra.credentials import credentials_for
@@ -32,8 +35,11 @@ from ingest.channel_cache import CachedChannels
 from ingest.ports import IngestPorts
 from workers.base import Worker
 from workers.calendar_sync import CalendarSyncer
+from workers.channel_upkeep import ChannelEndpoints, ChannelKeeper
+from workers.connections import LifecycleHandler
 from workers.parker import DeadLetterParker
 from workers.runner import Runnable
+from workers.scheduler import Scheduler, UpkeepJobs
 from workers.sync import SyncHandler
 
 #: Seconds a readiness probe may wait for the broker before calling it unavailable.
@@ -100,11 +106,40 @@ class Container:
             credentials_for=self.credentials_for,
         )
 
+    @cached_property
+    def push_channels(self) -> PushChannelSet:
+        return PushChannelSet()
+
+    def channel_keeper(self) -> ChannelKeeper:
+        return ChannelKeeper(
+            channels=self.channels,
+            connections=self.connections,
+            upkeep=SqlUpkeep(self.engine),
+            push_channels_for=self.push_channels,
+            credentials_for=self.credentials_for,
+            publisher=self.publisher,
+            endpoints=ChannelEndpoints(self.settings.public_url),
+        )
+
+    def scheduler(self) -> Scheduler:
+        """Channel renewal, polling backstop, stalled-sync sweep and window slide."""
+        jobs = UpkeepJobs(
+            upkeep=SqlUpkeep(self.engine),
+            connections=self.connections,
+            keeper=self.channel_keeper(),
+        )
+        return Scheduler(SqlJobs(self.engine), jobs.jobs())
+
     def workers(self, queues: Sequence[str] = ()) -> list[Runnable]:
         """The consumers of ``queues`` (every queue with a handler when empty)."""
         url = self.settings.broker_url
         available: dict[str, Callable[[], Runnable]] = {
             topology.SYNC.name: lambda: Worker(url, topology.SYNC, SyncHandler(self.syncer())),
+            topology.CONNECTIONS.name: lambda: Worker(
+                url,
+                topology.CONNECTIONS,
+                LifecycleHandler(self.channel_keeper(), self.connections),
+            ),
             topology.DEAD_LETTER_QUEUE: lambda: DeadLetterParker(url, self.engine),
         }
         unknown = sorted(set(queues) - set(available))
@@ -138,6 +173,8 @@ class Container:
     def close(self) -> None:
         if "calendar_sources" in self.__dict__:
             self.calendar_sources.close()
+        if "push_channels" in self.__dict__:
+            self.push_channels.shutdown()
         if "publisher" in self.__dict__:
             self.publisher.close()
         if "engine" in self.__dict__:

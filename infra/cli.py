@@ -177,6 +177,19 @@ def worker(container: Container, queues: tuple[str, ...]) -> None:
 
 @cli.command()
 @click.pass_obj
+def scheduler(container: Container) -> None:
+    """Channel renewal, window slide, polling backstop and stalled-sync sweep, until SIGTERM.
+
+    Safe to run on several machines: each job run has one owner, claimed in SQL.
+    """
+    container.declare_broker()
+    status = run_workers([container.scheduler()])
+    if status:
+        raise CommandFailed("the scheduler stopped unexpectedly; see the log")
+
+
+@cli.command()
+@click.pass_obj
 def run(container: Container) -> None:
     """Everything on one machine: the HTTP service and the pipeline's workers."""
     run_single_machine(container)

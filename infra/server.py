@@ -42,7 +42,7 @@ def serve_with_gunicorn(container: Container) -> None:
 
 
 def run_single_machine(container: Container) -> None:
-    """HTTP service plus every worker in one process, until SIGINT or SIGTERM."""
+    """HTTP service, every worker and the scheduler in one process, until SIGINT or SIGTERM."""
     settings = container.settings
     container.declare_broker()
     server = make_server(
@@ -52,7 +52,7 @@ def run_single_machine(container: Container) -> None:
 
     workers = threading.Thread(
         target=run_workers,
-        args=(container.workers(),),
+        args=([*container.workers(), container.scheduler()],),
         kwargs={"stop": stop},
         name="workers",
         daemon=True,

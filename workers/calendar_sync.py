@@ -33,6 +33,7 @@ from adapters.sql.connections import (
 from adapters.sql.directory import SqlDirectory
 from adapters.sql.inbox import claim_message
 from adapters.sql.sync_store import apply_plans, load_context
+from adapters.sql.upkeep import record_window, take_full_sync_request
 from domain.eligibility import SyncWindow, sync_window
 from domain.emails import normalise_email
 from domain.model import Provider, ProviderEvent
@@ -142,8 +143,14 @@ class CalendarSyncer:
         credentials = self._credentials_for(record, stored)
         window = self._window(record)
         cursor, page_token = record.cursor, record.page_cursor
+        with self._engine.begin() as conn:
+            if take_full_sync_request(conn, record.id):
+                cursor, page_token = None, None
         run, resyncs = SyncRun(), 0
         while True:
+            if cursor is None and page_token is None:  # a full sync: the window moves on (R9)
+                with self._engine.begin() as conn:
+                    record_window(conn, record.id, window.start, window.end)
             try:
                 page = source.changes(credentials, cursor=cursor, page=page_token, window=window)
             except CursorExpired:

@@ -13,6 +13,7 @@ Like ``adapters.calendar.factory``, importing this module loads no client librar
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -120,3 +121,28 @@ def push_channels_for(provider: Provider | str, **options: Any) -> PushChannels:
     from adapters.calendar.push_graph import GraphPushChannels  # noqa: PLC0415
 
     return GraphPushChannels(**options)
+
+
+class PushChannelSet:
+    """One long-lived push-channel adapter per provider, made on first use.
+
+    Callable, so it can be passed where a ``provider -> PushChannels`` function is wanted.
+    """
+
+    def __init__(self) -> None:
+        self._adapters: dict[Provider, PushChannels] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, provider: Provider | str) -> PushChannels:
+        key = Provider(provider)
+        with self._lock:
+            if key not in self._adapters:
+                self._adapters[key] = push_channels_for(key)
+            return self._adapters[key]
+
+    def shutdown(self) -> None:
+        """Shut down every adapter made so far."""
+        with self._lock:
+            adapters, self._adapters = list(self._adapters.values()), {}
+        for adapter in adapters:
+            adapter.shutdown()

@@ -137,6 +137,10 @@ calendar_connections = sa.Table(
     sa.Column("sync_done", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("lease_owner", sa.String(64), nullable=True),
     sa.Column("lease_expires_at", UtcDateTime, nullable=True),
+    # Set by upkeep (window slide, missed notifications); the next sync run takes it and
+    # starts from no cursor. A flag, not a cleared cursor: a run in progress would write
+    # its cursor back over a cleared one.
+    sa.Column("full_sync_requested", sa.Boolean, nullable=False, server_default=sa.false()),
     *_timestamps(),
     sa.ForeignKeyConstraint(
         ["account_id", "user_id"], ["users.account_id", "users.id"], ondelete="CASCADE"
@@ -267,6 +271,19 @@ event_links = sa.Table(
     *_timestamps(),
     sa.UniqueConstraint("connection_id", "event_id"),
     sa.Index(None, "account_id", "ical_uid"),
+)
+
+# Periodic jobs: whoever claims a due row runs the job, on one machine of many.
+scheduler_jobs = sa.Table(
+    "scheduler_jobs",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("next_run_at", UtcDateTime, nullable=False),
+    sa.Column("owner", sa.String(64), nullable=True),
+    sa.Column("lease_expires_at", UtcDateTime, nullable=True),
+    sa.Column("last_started_at", UtcDateTime, nullable=True),
+    sa.Column("last_finished_at", UtcDateTime, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
 )
 
 # Idempotent consumers: a message id is recorded in the same transaction as its effects.
