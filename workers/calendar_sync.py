@@ -32,7 +32,7 @@ from adapters.sql.connections import (
 )
 from adapters.sql.directory import SqlDirectory
 from adapters.sql.inbox import claim_message
-from adapters.sql.sync_store import apply_plans, load_context
+from adapters.sql.sync_store import apply_plans, load_context, lock_meetings
 from adapters.sql.upkeep import record_window, take_full_sync_request
 from domain.eligibility import SyncWindow, sync_window
 from domain.emails import normalise_email
@@ -189,6 +189,7 @@ class CalendarSyncer:
         with self._engine.begin() as conn:
             if not self._connections.renew_lease(conn, record.id, self._owner, self._lease_ttl):
                 raise LeaseLost(f"lease on connection {record.id} lost")
+            lock_meetings(conn, record.account_id, page.events)
             links, stored = load_context(conn, record.account_id, record.id, page.events)
             plans = plan_page(
                 page.events,

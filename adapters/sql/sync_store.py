@@ -50,6 +50,29 @@ _CONTENT_COLUMNS = (
 )
 
 
+def lock_meetings(conn: sa.Connection, account_id: str, events: Sequence[ProviderEvent]) -> None:
+    """Serialise, until the caller's transaction ends, every sync that may touch the page's
+    meetings (by iCalUID) in any calendar of the account.
+
+    Two calendars can hold one meeting (R15): without this, two workers syncing them at
+    once would each find no link and each create the appointment. PostgreSQL takes one
+    advisory lock per iCalUID, in sorted order so two pages never wait on each other in a
+    cycle; SQLite needs none, as its page transactions start by writing the lease and so
+    run one at a time.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    keys = sorted({f"{account_id}\x1f{e.ical_uid}" for e in events if e.ical_uid})
+    if keys:
+        conn.execute(
+            sa.text(
+                "SELECT count(pg_advisory_xact_lock(hashtextextended(key, 0)))"
+                " FROM unnest(CAST(:keys AS text[])) AS k(key)"
+            ),
+            {"keys": keys},
+        )
+
+
 def load_context(
     conn: sa.Connection, account_id: str, connection_id: str, events: Sequence[ProviderEvent]
 ) -> tuple[list[EventLink], dict[str, StoredAppointment]]:
