@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cached_property
 
 import sqlalchemy as sa
@@ -14,13 +15,16 @@ from adapters.broker import topology
 from adapters.broker.declare import declare_topology
 from adapters.broker.factory import publisher_for
 from adapters.broker.publisher import Publisher
+from adapters.calendar.availability import CalendarBusyTimes
 from adapters.calendar.factory import CalendarSources
 from adapters.calendar.push import PushChannelSet
+from adapters.calendar.rooms import CalendarRooms
 from adapters.calendar.source import Credentials
 from adapters.calendar.stored import StoredTokens
 from adapters.crypto import TokenCipher
 from adapters.sql.accounts import SqlAccounts
 from adapters.sql.appointments import SqlAppointments
+from adapters.sql.calendar_users import SqlCalendarUsers
 from adapters.sql.channels import SqlChannels
 from adapters.sql.connections import ConnectionRecord, SqlConnections
 from adapters.sql.directory import SqlDirectory
@@ -31,6 +35,7 @@ from infra import db
 from infra.credentials import credentials_for
 from infra.settings import Settings
 from ingest import create_app
+from ingest.calendar_reads import AccountRooms, LiveAvailability
 from ingest.channel_cache import CachedChannels
 from ingest.ports import IngestPorts
 from workers.base import Worker
@@ -93,6 +98,27 @@ class Container:
     def calendar_sources(self) -> CalendarSources:
         return CalendarSources()
 
+    @cached_property
+    def busy_times(self) -> CalendarBusyTimes:
+        """Live free/busy readers for ``GET /api/v1/users/{id}/availability`` (interactive
+        retries: a request waits seconds at most, then answers 503)."""
+        return CalendarBusyTimes()
+
+    @cached_property
+    def room_lists(self) -> CalendarRooms:
+        """Live room lists for ``GET /api/v1/rooms``."""
+        return CalendarRooms()
+
+    def live_availability(self) -> LiveAvailability:
+        return LiveAvailability(
+            SqlCalendarUsers(self.engine), self.connections, self.busy_times, self.credentials_for
+        )
+
+    def account_rooms(self) -> AccountRooms:
+        return AccountRooms(
+            SqlCalendarUsers(self.engine), self.connections, self.room_lists, self.credentials_for
+        )
+
     def credentials_for(self, record: ConnectionRecord, stored: StoredTokens) -> Credentials:
         """The OAuth credentials of a connection: its tokens plus this deployment's app."""
         return credentials_for(self.settings, Provider(record.provider), record.user_email, stored)
@@ -104,6 +130,7 @@ class Container:
             directory=self.directory,
             source_for=self.calendar_sources,
             credentials_for=self.credentials_for,
+            lease_ttl=timedelta(seconds=self.settings.sync_lease_seconds),
         )
 
     @cached_property
@@ -165,6 +192,8 @@ class Container:
             channels=CachedChannels(self.channels),
             crm_signing_secret=self.settings.crm_signing_secret,
             readiness={"database": self.probe_database, "broker": self.probe_broker},
+            availability=self.live_availability(),
+            rooms=self.account_rooms(),
         )
 
     def http_app(self) -> Flask:
@@ -173,6 +202,9 @@ class Container:
     def close(self) -> None:
         if "calendar_sources" in self.__dict__:
             self.calendar_sources.close()
+        for live in ("busy_times", "room_lists"):
+            if live in self.__dict__:
+                self.__dict__[live].close()
         if "push_channels" in self.__dict__:
             self.push_channels.shutdown()
         if "publisher" in self.__dict__:

@@ -29,6 +29,8 @@ class Settings:
     crm_signing_secret: str = field(repr=False)
     google_api_url: str = "https://www.googleapis.com/"
     google_token_url: str = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL
+    #: Where the browser connect sends the user to consent (Google's, or the sandbox's).
+    google_auth_url: str = "https://accounts.google.com/o/oauth2/auth"
     graph_api_url: str = "https://graph.microsoft.com/v1.0"
     microsoft_token_url: str = "https://login.microsoftonline.com/common/oauth2/v2.0/token"  # noqa: S105 - a URL
     google_client_id: str | None = None
@@ -39,6 +41,9 @@ class Settings:
     log_level: str = "INFO"
     production: bool = False
     var_dir: Path = DEFAULT_VAR_DIR
+    #: Seconds a sync worker holds a connection's lease without renewing it (every page
+    #: renews it); a crashed worker's connection is taken over once it runs out.
+    sync_lease_seconds: float = 60.0
 
     @property
     def uses_embedded_broker(self) -> bool:
@@ -70,6 +75,7 @@ class Settings:
             crm_signing_secret=_secret(env, "CALSYNC_CRM_SIGNING_SECRET", var_dir, production),
             google_api_url=env.get("CALSYNC_GOOGLE_API_URL", cls.google_api_url),
             google_token_url=env.get("CALSYNC_GOOGLE_TOKEN_URL", cls.google_token_url),
+            google_auth_url=env.get("CALSYNC_GOOGLE_AUTH_URL", cls.google_auth_url),
             graph_api_url=env.get("CALSYNC_GRAPH_API_URL", cls.graph_api_url).rstrip("/"),
             microsoft_token_url=env.get("CALSYNC_MICROSOFT_TOKEN_URL", cls.microsoft_token_url),
             google_client_id=env.get("CALSYNC_GOOGLE_CLIENT_ID"),
@@ -80,11 +86,25 @@ class Settings:
             log_level=env.get("CALSYNC_LOG_LEVEL", "INFO").upper(),
             production=production,
             var_dir=var_dir,
+            sync_lease_seconds=_seconds(env, "CALSYNC_SYNC_LEASE_SECONDS", cls.sync_lease_seconds),
         )
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
     return env.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    value = env.get(name)
+    if value is None or not value.strip():
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < float("inf"):
+        raise SettingsError(f"{name} must be a positive number of seconds, got {value!r}")
+    return seconds
 
 
 def _listen(value: str) -> tuple[str, int]:

@@ -12,7 +12,12 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from ingest import google
-from ingest.api import DEFAULT_LIMIT
+from ingest.api import (
+    DEFAULT_LIMIT,
+    MAX_AVAILABILITY_DAYS,
+    MAX_SLOT_MINUTES,
+    MIN_SLOT_MINUTES,
+)
 from ingest.crm import SIGNATURE_HEADER
 from ingest.microsoft import MAX_VALIDATION_TOKEN
 from ingest.openapi_schemas import (
@@ -51,6 +56,8 @@ def document() -> dict[str, Any]:
             "/crm/events": {"post": _crm_events()},
             "/api/v1/appointments": {"get": _list_appointments()},
             "/api/v1/appointments/{appointment_id}": {"get": _get_appointment()},
+            "/api/v1/users/{user_id}/availability": {"get": _user_availability()},
+            "/api/v1/rooms": {"get": _list_rooms()},
             "/healthz": {"get": _healthz()},
             "/readyz": {"get": _readyz()},
             "/openapi.json": {"get": _openapi()},
@@ -206,6 +213,69 @@ def _get_appointment() -> dict[str, Any]:
         "responses": {
             "200": json_response("The appointment.", schema_ref("Appointment")),
             **error_responses("Unauthorized", "NotFound"),
+        },
+    }
+
+
+def _user_availability() -> dict[str, Any]:
+    instant = {"type": "string", "format": "date-time"}
+    return {
+        "summary": "A user's free slots, live from Google free/busy or Graph getSchedule (R28)",
+        "description": "Slots of exactly 'slot' minutes inside the user's working hours "
+        "(placed day by day in the user's zone, so DST changes move them in UTC) that no "
+        "busy time overlaps. Asked of the provider on every request and never cached "
+        f"(Cache-Control: no-store). The period may span at most {MAX_AVAILABILITY_DAYS} days.",
+        "operationId": "userAvailability",
+        "security": [{"accountKey": []}],
+        "parameters": [
+            {"name": "user_id", "in": "path", "required": True, "schema": {"type": "string"}},
+            {"name": "from", "in": "query", "required": True, "schema": instant},
+            {
+                "name": "to",
+                "in": "query",
+                "required": True,
+                "schema": instant,
+                "description": "later than 'from'",
+            },
+            {
+                "name": "slot",
+                "in": "query",
+                "required": True,
+                "description": "slot length in minutes",
+                "schema": {
+                    "type": "integer",
+                    "minimum": MIN_SLOT_MINUTES,
+                    "maximum": MAX_SLOT_MINUTES,
+                },
+            },
+        ],
+        "responses": {
+            "200": json_response("The free slots, earliest first.", schema_ref("Availability")),
+            **error_responses(
+                "BadRequest",
+                "Unauthorized",
+                "NotFound",
+                "NoUsableCalendar",
+                "ProviderRejected",
+                "ProviderUnavailable",
+            ),
+        },
+    }
+
+
+def _list_rooms() -> dict[str, Any]:
+    return {
+        "summary": "The rooms of the account's organisation, live from the provider(s)",
+        "description": "Google Directory resources or Graph places, read with the grant of a "
+        "connected user of the account (active connections, oldest first; one that may not "
+        "list rooms is passed over for the next).",
+        "operationId": "listRooms",
+        "security": [{"accountKey": []}],
+        "responses": {
+            "200": json_response(
+                "The rooms, ordered by name.", {"type": "array", "items": schema_ref("Room")}
+            ),
+            **error_responses("Unauthorized", "NoUsableCalendar", "ProviderUnavailable"),
         },
     }
 

@@ -103,6 +103,62 @@ APPOINTMENT = _object(
     }
 )
 
+_INSTANT: dict[str, Any] = {"type": "string", "format": "date-time"}
+
+AVAILABILITY = _object(
+    {
+        "user_id": _STRING,
+        "provider": {"enum": ["google", "microsoft"]},
+        "from": _INSTANT,
+        "to": _INSTANT,
+        "slot_minutes": {"type": "integer"},
+        "time_zone": {**_STRING, "description": "the user's IANA zone"},
+        "working_hours": _object(
+            {
+                "days": {
+                    "type": "array",
+                    "items": {
+                        "enum": [
+                            "monday",
+                            "tuesday",
+                            "wednesday",
+                            "thursday",
+                            "friday",
+                            "saturday",
+                            "sunday",
+                        ]
+                    },
+                },
+                "start": {"type": "string", "pattern": "^[0-9]{2}:[0-9]{2}$"},
+                "end": {"type": "string", "pattern": "^[0-9]{2}:[0-9]{2}$"},
+            }
+        ),
+        "checked_at": {**_INSTANT, "description": "when the provider was asked"},
+        "slots": {
+            "type": "array",
+            "items": _object(
+                {
+                    "start": {**_INSTANT, "description": "UTC"},
+                    "end": {**_INSTANT, "description": "UTC"},
+                    "local_start": {**_INSTANT, "description": "in the user's zone"},
+                    "local_end": {**_INSTANT, "description": "in the user's zone"},
+                }
+            ),
+        },
+    }
+)
+
+ROOM = _object(
+    {
+        "email": {**_STRING, "description": "invite the room with this address"},
+        "name": _STRING,
+        "capacity": {"type": ["integer", "null"]},
+        "building": {**_OPTIONAL_STRING, "description": "Graph: building name; Google: id"},
+        "floor": _OPTIONAL_STRING,
+        "provider": {"enum": ["google", "microsoft"]},
+    }
+)
+
 _GRAPH_ITEM_COMMON: dict[str, Any] = {
     "subscriptionId": {**_STRING, "description": "must name a live subscription of ours"},
     "clientState": {
@@ -125,6 +181,8 @@ SCHEMAS: dict[str, Any] = {
         }
     ),
     "Appointment": APPOINTMENT,
+    "Availability": AVAILABILITY,
+    "Room": ROOM,
     "Participant": PARTICIPANT,
     "Organizer": ORGANIZER,
     "CrmEvent": crm_schema.schema_for_docs(),
@@ -169,6 +227,21 @@ RESPONSES: dict[str, Any] = {
     "NotFound": _error("No such resource (or not visible to this account)."),
     "PayloadTooLarge": _error("The body is larger than 1 MiB."),
     "UnsupportedMediaType": _error("The body must be sent as application/json."),
+    "NoUsableCalendar": _error(
+        "No calendar connection can answer: code not_connected, needs_reconnect (the user "
+        "must connect again) or no_room_access (no connected user's grant may list rooms)."
+    ),
+    "ProviderRejected": _error("The calendar provider refused the request for good."),
+    "ProviderUnavailable": _error(
+        "The calendar provider is down, unreachable or throttling; retry later.",
+        headers={
+            "Retry-After": {
+                "description": "Seconds to wait, when the provider said.",
+                "required": False,
+                "schema": {"type": "string", "pattern": "^[0-9]+$"},
+            }
+        },
+    ),
     "BrokerUnavailable": _error(
         "Nothing was queued because the broker did not confirm in time; retry.",
         headers={
@@ -191,6 +264,9 @@ def error_responses(*names: str) -> dict[str, Any]:
         "PayloadTooLarge": "413",
         "UnsupportedMediaType": "415",
         "BrokerUnavailable": "503",
+        "NoUsableCalendar": "409",
+        "ProviderRejected": "502",
+        "ProviderUnavailable": "503",
     }
     return {statuses[name]: {"$ref": f"#/components/responses/{name}"} for name in names}
 

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Protocol
 
 from adapters.broker.publisher import Publisher
 from adapters.sql.appointments import AppointmentFilter, AppointmentRecord
 from adapters.sql.channels import ChannelRecord
+
+if TYPE_CHECKING:
+    from adapters.calendar.rooms import Room
+    from ingest.calendar_reads import Availability
 
 
 class AccountKeys(Protocol):
@@ -31,6 +36,20 @@ class ChannelLookup(Protocol):
         ...
 
 
+class AvailabilityLookup(Protocol):
+    def free_slots(
+        self, account_id: str, user_id: str, start: datetime, end: datetime, slot: timedelta
+    ) -> Availability:
+        """A user's free slots, live from the provider (R28); see ``ingest.calendar_reads``."""
+        ...
+
+
+class RoomLookup(Protocol):
+    def rooms(self, account_id: str) -> list[Room]:
+        """The account's rooms, live from the provider; see ``ingest.calendar_reads``."""
+        ...
+
+
 #: A readiness probe raises when its dependency is not usable.
 ReadinessProbe = Callable[[], None]
 
@@ -45,3 +64,7 @@ class IngestPorts:
     #: Shared secret of ``X-Calsync-Signature`` on ``POST /crm/events``.
     crm_signing_secret: str = field(repr=False)
     readiness: Mapping[str, ReadinessProbe] = field(default_factory=dict)
+    #: Live free slots and rooms (``/api/v1/users/{id}/availability``, ``/api/v1/rooms``);
+    #: None where nothing may reach the providers (those routes then answer 409).
+    availability: AvailabilityLookup | None = None
+    rooms: RoomLookup | None = None

@@ -1,0 +1,124 @@
+"""One live Google read: a per-user service, bounded retries, our errors, reported tokens.
+
+Shared by ``availability_google`` (Calendar ``freebusy.query``) and ``rooms_google``
+(Directory ``resources.calendars.list``). Sessions are the same ``GoogleSession`` the
+calendar source keeps, built around whichever discovery service the reader asks for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC
+from typing import Any
+
+from google.auth.exceptions import RefreshError
+from google.oauth2.credentials import Credentials as GoogleCredentials
+from googleapiclient.errors import Error as GoogleApiClientError
+from googleapiclient.errors import HttpError
+
+from adapters.calendar.errors import ProviderUnavailable
+from adapters.calendar.google import GoogleSession, adopt_access_token, close_session, naive_utc
+from adapters.calendar.google_errors import (
+    TRANSPORT_ERRORS,
+    is_transient,
+    retry_after_of,
+    translate_http_error,
+    translate_refresh_error,
+)
+from adapters.calendar.reads import INTERACTIVE_RETRY
+from adapters.calendar.retry import RetryPolicy
+from adapters.calendar.sessions import SessionCache
+from adapters.calendar.source import Credentials, RefreshedTokens
+from domain.model import Provider
+
+#: Builds a discovery service (``build(...)``) for a user from their google-auth credentials.
+ServiceBuilder = Callable[[GoogleCredentials, Credentials], Any]
+
+
+class GoogleReader:
+    """Runs one request at a time per user on a cached service.
+
+    Args:
+        build_service: makes the service (Calendar, Directory...) for a user.
+        retry: retries inside one call for 429, rate-limit 403s, 5xx and connection errors.
+        max_cached_users: users whose built service is kept between calls.
+    """
+
+    def __init__(
+        self,
+        build_service: ServiceBuilder,
+        *,
+        retry: RetryPolicy | None = None,
+        max_cached_users: int = 128,
+    ) -> None:
+        self._build_service = build_service
+        self._retry = retry or INTERACTIVE_RETRY
+        self._sessions: SessionCache[GoogleSession] = SessionCache(
+            self._build_session, close_session, max_cached_users
+        )
+
+    def execute(
+        self, credentials: Credentials, make_request: Callable[[Any], Any], operation: str
+    ) -> tuple[dict[str, Any], RefreshedTokens | None]:
+        """``make_request(service).execute()`` with retries; returns the body and new tokens.
+
+        Raises:
+            AuthorizationRevoked: ``invalid_grant`` on refresh, or 401 with a fresh token.
+            ProviderUnavailable: 429, rate-limit 403, 5xx or no connection, after retries.
+            ProviderRejected: any other refusal.
+            ValueError: ``credentials`` are not for Google.
+        """
+        if credentials.provider is not Provider.GOOGLE:
+            raise ValueError(f"Google {operation} given {credentials.provider} credentials")
+        session = self._sessions.get(credentials)
+        with session.lock:
+            adopt_access_token(session.google_credentials, credentials)
+            body = self._call(
+                lambda: make_request(session.service).execute(num_retries=0), operation
+            )
+            tokens = unreported_tokens(session, credentials)
+        return dict(body or {}), tokens
+
+    def close(self) -> None:
+        """Close every cached service's connections."""
+        for session in self._sessions.clear():
+            close_session(session)
+
+    def _build_session(self, credentials: Credentials) -> GoogleSession:
+        google_credentials = GoogleCredentials(
+            token=credentials.access_token,
+            refresh_token=credentials.refresh_token,
+            token_uri=credentials.token_url,
+            client_id=credentials.client_id,
+            client_secret=credentials.client_secret,
+            expiry=naive_utc(credentials.expires_at),
+        )
+        service = self._build_service(google_credentials, credentials)
+        return GoogleSession(service, google_credentials, {credentials.refresh_token})
+
+    def _call(self, action: Callable[[], Any], operation: str) -> Any:
+        try:
+            return self._retry.call(
+                action, is_transient=is_transient, retry_after_of=retry_after_of
+            )
+        except HttpError as error:
+            raise translate_http_error(error, operation) from None
+        except RefreshError as error:
+            raise translate_refresh_error(error) from None
+        except TRANSPORT_ERRORS as error:
+            raise ProviderUnavailable(f"Google {operation}: unreachable: {error!r}") from None
+        except (GoogleApiClientError, ValueError) as error:
+            raise ProviderUnavailable(
+                f"Google {operation} answered unreadably: {error!r}"
+            ) from None
+
+
+def unreported_tokens(session: GoogleSession, credentials: Credentials) -> RefreshedTokens | None:
+    """The tokens the session uses, if ``credentials`` does not carry them already."""
+    current = session.google_credentials
+    token, refresh_token = current.token, current.refresh_token or credentials.refresh_token
+    if not token or (token, refresh_token) == (credentials.access_token, credentials.refresh_token):
+        return None
+    session.refresh_tokens.add(refresh_token)
+    expiry = current.expiry.replace(tzinfo=UTC) if current.expiry else None
+    return RefreshedTokens(access_token=token, expires_at=expiry, refresh_token=refresh_token)
