@@ -28,6 +28,7 @@ from adapters.sql.calendar_users import SqlCalendarUsers
 from adapters.sql.channels import SqlChannels
 from adapters.sql.connections import ConnectionRecord, SqlConnections
 from adapters.sql.directory import SqlDirectory
+from adapters.sql.gauges import expose_store_gauges
 from adapters.sql.jobs import SqlJobs
 from adapters.sql.upkeep import SqlUpkeep
 from domain.model import Provider
@@ -197,6 +198,7 @@ class Container:
         )
 
     def http_app(self) -> Flask:
+        expose_store_gauges(self.engine)  # /metrics: connections by status, dead letters
         return create_app(self.ingest_ports())
 
     def close(self) -> None:

@@ -10,9 +10,11 @@ from typing import Any
 
 import click
 import structlog
+from prometheus_client import start_http_server
 
 from adapters.directory_file import DirectoryFileError, read_directory_file
 from adapters.sql.accounts import AccountExists, AccountNotFound
+from adapters.sql.gauges import expose_store_gauges
 from infra.bootstrap import Container
 from infra.connect import ConnectError, connect_calendar
 from infra.db import current_revision, upgrade
@@ -169,6 +171,7 @@ def worker(container: Container, queues: tuple[str, ...]) -> None:
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--queue") from None
     container.declare_broker()
+    _serve_metrics(container)
     log.info("workers starting", queues=[w.queue_name for w in workers])
     status = run_workers(workers)
     if status:
@@ -183,6 +186,7 @@ def scheduler(container: Container) -> None:
     Safe to run on several machines: each job run has one owner, claimed in SQL.
     """
     container.declare_broker()
+    _serve_metrics(container)
     status = run_workers([container.scheduler()])
     if status:
         raise CommandFailed("the scheduler stopped unexpectedly; see the log")
@@ -294,3 +298,13 @@ def main(argv: Sequence[str] | None = None) -> Any:
         line = redact_text(f"{type(exc).__name__}: {exc}").splitlines()[0]
         click.echo(f"calsync: error: {line}", err=True)
         sys.exit(1)
+
+
+def _serve_metrics(container: Container) -> None:
+    """``/metrics`` of a worker or scheduler process, when ``CALSYNC_METRICS_LISTEN`` says where."""
+    if container.settings.metrics_listen is None:
+        return
+    host, port = container.settings.metrics_listen
+    expose_store_gauges(container.engine)
+    start_http_server(port, addr=host)
+    log.info("metrics served", url=f"http://{host}:{port}/metrics")

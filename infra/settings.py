@@ -44,6 +44,9 @@ class Settings:
     #: Seconds a sync worker holds a connection's lease without renewing it (every page
     #: renews it); a crashed worker's connection is taken over once it runs out.
     sync_lease_seconds: float = 60.0
+    #: Where ``calsync worker`` and ``calsync scheduler`` serve ``/metrics`` (host, port);
+    #: None: they serve none (the HTTP service always has its own ``/metrics``).
+    metrics_listen: tuple[str, int] | None = None
 
     @property
     def uses_embedded_broker(self) -> bool:
@@ -87,6 +90,11 @@ class Settings:
             production=production,
             var_dir=var_dir,
             sync_lease_seconds=_seconds(env, "CALSYNC_SYNC_LEASE_SECONDS", cls.sync_lease_seconds),
+            metrics_listen=(
+                _listen(env["CALSYNC_METRICS_LISTEN"], "CALSYNC_METRICS_LISTEN")
+                if env.get("CALSYNC_METRICS_LISTEN")
+                else None
+            ),
         )
 
 
@@ -107,10 +115,10 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     return seconds
 
 
-def _listen(value: str) -> tuple[str, int]:
+def _listen(value: str, name: str = "CALSYNC_LISTEN") -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise SettingsError(f"CALSYNC_LISTEN must be host:port, got {value!r}")
+        raise SettingsError(f"{name} must be host:port, got {value!r}")
     return host, int(port)
 
 

@@ -10,6 +10,8 @@ import structlog
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from ingest.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
+
 log = structlog.get_logger("calsync.http")
 
 #: Longest client-supplied request id we adopt as trace id; anything else gets a fresh one.
@@ -53,7 +55,11 @@ def _start_trace() -> None:
 
 def _log_request(response: Response) -> Response:
     response.headers["X-Request-ID"] = g.get("trace_id", "")
-    elapsed_ms = round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2)
+    elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+    elapsed_ms = round(elapsed * 1000, 2)
+    route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    HTTP_REQUESTS.labels(route, request.method, str(response.status_code)).inc()
+    HTTP_REQUEST_SECONDS.labels(route).observe(elapsed)
     log.info(
         "request",
         method=request.method,

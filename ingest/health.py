@@ -5,6 +5,7 @@ from __future__ import annotations
 import structlog
 from flask import Blueprint, Response, current_app, jsonify
 
+from ingest.metrics import exposition
 from ingest.ports import IngestPorts
 
 bp = Blueprint("health", __name__)
@@ -15,6 +16,13 @@ log = structlog.get_logger("calsync.health")
 def healthz() -> Response:
     """The process answers; says nothing about its dependencies."""
     return jsonify({"status": "ok"})
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    """Prometheus exposition of this process's metrics (and the store's gauges, if wired)."""
+    body, content_type = exposition()
+    return Response(body, content_type=content_type)
 
 
 @bp.get("/readyz")

@@ -1,8 +1,18 @@
-"""Prometheus metrics of the HTTP front door."""
+"""Prometheus metrics of the HTTP front door, and the ``/metrics`` exposition."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 #: Webhook items dropped without being queued, by source route and reason. A steady rate
 #: of ``client_state_mismatch`` means someone is guessing, or a secret was rotated badly.
@@ -11,3 +21,35 @@ WEBHOOK_ITEMS_REJECTED = Counter(
     "Webhook notification items dropped before queueing, by source and reason.",
     ["source", "reason"],
 )
+#: Requests by route template (never the raw path: ids would explode the label set).
+HTTP_REQUESTS = Counter(
+    "calsync_http_requests_total",
+    "HTTP requests answered, by route template, method and status.",
+    ["route", "method", "status"],
+)
+HTTP_REQUEST_SECONDS = Histogram(
+    "calsync_http_request_seconds",
+    "Time to answer an HTTP request, by route template.",
+    ["route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10),
+)
+#: From handing a message to the publisher to the broker's confirm (or the give-up).
+PUBLISH_CONFIRM_SECONDS = Histogram(
+    "calsync_publish_confirm_seconds",
+    "Time for the broker to confirm a message published by ingest, by queue and outcome.",
+    ["queue", "outcome"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3),
+)
+
+
+def exposition() -> tuple[bytes, str]:
+    """The metrics page and its content type.
+
+    Under gunicorn every worker process has its own counters; with
+    ``PROMETHEUS_MULTIPROC_DIR`` set they are written there and summed here.
+    """
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

@@ -60,6 +60,7 @@ def document() -> dict[str, Any]:
             "/api/v1/rooms": {"get": _list_rooms()},
             "/healthz": {"get": _healthz()},
             "/readyz": {"get": _readyz()},
+            "/metrics": {"get": _metrics()},
             "/openapi.json": {"get": _openapi()},
         },
         "components": {
@@ -285,6 +286,19 @@ def _healthz() -> dict[str, Any]:
         "summary": "Liveness: the process answers",
         "operationId": "healthz",
         "responses": {"200": json_response("Alive.", schema_ref("Health"))},
+    }
+
+
+def _metrics() -> dict[str, Any]:
+    return {
+        "summary": "Prometheus metrics of this process (text exposition format)",
+        "operationId": "metrics",
+        "responses": {
+            "200": {
+                "description": "Counters, histograms and gauges.",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        },
     }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import structlog
 from flask import current_app, g
 
@@ -9,6 +11,7 @@ from adapters.broker.envelope import Envelope
 from adapters.broker.publisher import PublishFailed
 from adapters.broker.topology import WorkQueue
 from ingest.errors import ApiError
+from ingest.metrics import PUBLISH_CONFIRM_SECONDS
 from ingest.ports import IngestPorts
 
 log = structlog.get_logger("calsync.ingest")
@@ -29,9 +32,14 @@ def publish(envelope: Envelope, queue: WorkQueue) -> None:
     """
     ports: IngestPorts = current_app.extensions["calsync"]
     timeout = float(current_app.config.get("PUBLISH_TIMEOUT", DEFAULT_PUBLISH_TIMEOUT))
+    started = time.perf_counter()
     try:
         ports.publisher.publish(envelope, queue.name, timeout=timeout)
+        PUBLISH_CONFIRM_SECONDS.labels(queue.name, "confirmed").observe(
+            time.perf_counter() - started
+        )
     except PublishFailed as exc:
+        PUBLISH_CONFIRM_SECONDS.labels(queue.name, "failed").observe(time.perf_counter() - started)
         log.warning("publish failed", queue=queue.name, message_type=envelope.type, error=str(exc))
         raise ApiError(
             503,

@@ -47,6 +47,12 @@ EVENTS_APPLIED = Counter(
     "Provider events applied to the store, by provider and what they did",
     ["provider", "kind"],
 )
+SYNC_RUNS_FINISHED = Counter(
+    "calsync_sync_runs_finished_total",
+    "Sync runs that read a connection's changes to the end, by provider and kind (full or "
+    "incremental)",
+    ["provider", "kind"],
+)
 
 #: How long a syncer holds a connection without renewing; renewed with every page.
 LEASE_TTL = timedelta(seconds=60)
@@ -146,7 +152,7 @@ class CalendarSyncer:
         with self._engine.begin() as conn:
             if take_full_sync_request(conn, record.id):
                 cursor, page_token = None, None
-        run, resyncs = SyncRun(), 0
+        run, resyncs, full = SyncRun(), 0, cursor is None
         while True:
             if cursor is None and page_token is None:  # a full sync: the window moves on (R9)
                 with self._engine.begin() as conn:
@@ -160,7 +166,7 @@ class CalendarSyncer:
                 log.info("cursor expired, full resync", connection_id=record.id)
                 with self._engine.begin() as conn:
                     reset_cursor(conn, record.id)
-                cursor, page_token = None, None
+                cursor, page_token, full = None, None, True
                 continue
             run = self._apply(
                 record, page, window, run=run, generation=generation, message_id=message_id
@@ -168,6 +174,7 @@ class CalendarSyncer:
             if page.tokens is not None:
                 credentials = credentials.with_tokens(page.tokens)
             if page.next_page is None:
+                SYNC_RUNS_FINISHED.labels(record.provider, "full" if full else "incremental").inc()
                 log.info(
                     "sync finished", connection_id=record.id, provider=record.provider, **vars(run)
                 )

@@ -12,6 +12,16 @@ Each error says what the caller should do next, whichever provider it came from:
 
 from __future__ import annotations
 
+from prometheus_client import Counter
+
+#: Provider answers that left a call failed (after its own retries), by provider and the
+#: HTTP status or OAuth error code. Counted where vendor errors become ours.
+PROVIDER_ERRORS = Counter(
+    "calsync_provider_errors_total",
+    "Provider calls that failed after retries, by provider and status or OAuth error code.",
+    ["provider", "code"],
+)
+
 
 class CalendarSourceError(Exception):
     """Base class of every error a calendar source raises."""

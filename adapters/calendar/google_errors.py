@@ -9,6 +9,7 @@ from google.auth.exceptions import RefreshError, TransportError
 from googleapiclient.errors import HttpError
 
 from adapters.calendar.errors import (
+    PROVIDER_ERRORS,
     AuthorizationRevoked,
     CalendarSourceError,
     CursorExpired,
@@ -57,6 +58,7 @@ def translate_http_error(error: HttpError, operation: str = "events.list") -> Ca
     on 401 by itself. ``operation`` names the call in the message.
     """
     status, reason = error.resp.status, _reason(error)
+    PROVIDER_ERRORS.labels("google", str(status)).inc()
     what = f"Google {operation} answered {status} {reason}".rstrip()
     if status == 410:
         return CursorExpired(f"{what}: a full sync is required")
@@ -71,6 +73,7 @@ def translate_refresh_error(error: RefreshError) -> CalendarSourceError:
     """Our error for a failed token refresh (google-auth has retried 5xx already)."""
     answer = error.args[1] if len(error.args) > 1 and isinstance(error.args[1], dict) else {}
     code = answer.get("error") if isinstance(answer.get("error"), str) else ""
+    PROVIDER_ERRORS.labels("google", code or "token_refresh").inc()
     if code == "invalid_grant":
         return AuthorizationRevoked(
             f"Google refused the refresh token: {answer.get('error_description', code)}"

@@ -14,6 +14,7 @@ import httpx
 from kiota_abstractions.authentication import AccessTokenProvider, AllowedHostsValidator
 
 from adapters.calendar.errors import (
+    PROVIDER_ERRORS,
     AuthorizationRevoked,
     CalendarSourceError,
     ProviderRejected,
@@ -134,6 +135,7 @@ def _refresh_error(response: httpx.Response) -> CalendarSourceError:
     code = answer.get("error") if isinstance(answer, dict) else None
     code = code if isinstance(code, str) else ""
     what = f"Microsoft token endpoint answered {response.status_code} {code}".rstrip()
+    PROVIDER_ERRORS.labels("microsoft", code or str(response.status_code)).inc()
     if code in REVOKED_ERRORS:
         return AuthorizationRevoked(what)
     if response.status_code == 429 or response.status_code >= 500:

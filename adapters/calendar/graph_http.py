@@ -15,6 +15,7 @@ from msgraph_core import GraphClientFactory
 from msgraph_core.middleware import GraphTelemetryHandler
 
 from adapters.calendar.errors import (
+    PROVIDER_ERRORS,
     AuthorizationRevoked,
     CalendarSourceError,
     CursorExpired,
@@ -99,6 +100,7 @@ def translate_api_error(error: APIError, operation: str = "delta") -> CalendarSo
     ``operation`` names the call in the message.
     """
     status, code = error.response_status_code or 0, _code(error)
+    PROVIDER_ERRORS.labels("microsoft", str(status)).inc()
     what = f"Microsoft Graph {operation} answered {status} {code}".rstrip()
     if status == 410 or code in RESYNC_CODES:
         return CursorExpired(f"{what}: a new delta round is required")

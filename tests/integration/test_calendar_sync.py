@@ -143,12 +143,9 @@ def test_scenario_1_external_invites_karl_and_johanna(store: sa.Engine, harness:
     )
 
     # When the hint is processed
-    created_before = (
-        REGISTRY.get_sample_value(
-            "calsync_events_applied_total", {"provider": harness.provider.value, "kind": "create"}
-        )
-        or 0.0
-    )
+    provider = harness.provider.value
+    created_before = _metric("calsync_events_applied_total", provider=provider, kind="create")
+    runs_before = _metric("calsync_sync_runs_finished_total", provider=provider, kind="full")
     assert world.sync("karl") is SyncOutcome.SYNCED
 
     # Then it is on Karl's calendar (R2, R17), without Johanna (R4), with the inviter (R5)
@@ -157,10 +154,11 @@ def test_scenario_1_external_invites_karl_and_johanna(store: sa.Engine, harness:
     assert appointment.organizer_email == "boss@kund.se"
     assert appointment.appointment_type_id == "type-meeting"
     assert [(link.user_id, link.gone) for link in appointment.links] == [("karl", False)]
-    created = REGISTRY.get_sample_value(
-        "calsync_events_applied_total", {"provider": harness.provider.value, "kind": "create"}
-    )
+    # And the metrics count one full run and one event created, for this provider
+    created = _metric("calsync_events_applied_total", provider=provider, kind="create")
     assert created == created_before + 1
+    runs = _metric("calsync_sync_runs_finished_total", provider=provider, kind="full")
+    assert runs == runs_before + 1
 
 
 def test_scenario_2_johanna_at_gbg_is_external(store: sa.Engine, harness: Harness) -> None:
@@ -265,8 +263,14 @@ def test_revoked_grant_marks_the_connection_for_reconnection(
     world = World(store, harness)
     connection_id = world.connect("karl", KARL)
     world.harness.admin.revoke_refresh_tokens(user=world.people["karl"]["email"])
+    provider = harness.provider.value
+    refused_before = _metric(
+        "calsync_provider_errors_total", provider=provider, code="invalid_grant"
+    )
 
     assert world.sync("karl") is SyncOutcome.NEEDS_RECONNECT
+    refused = _metric("calsync_provider_errors_total", provider=provider, code="invalid_grant")
+    assert refused == refused_before + 1
     assert world.sync("karl", "hint-2") is SyncOutcome.INACTIVE  # no retry storm
 
     record = world.connections.get(connection_id)
@@ -333,3 +337,7 @@ def test_a_redelivered_hint_for_a_held_connection_is_retried_not_dropped(
     # Then a redelivered one goes back through the retry queues instead
     with pytest.raises(Retriable, match="retrying later"):
         handler.handle(hint, context(redelivered=True))
+
+
+def _metric(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0

@@ -252,11 +252,23 @@ def test_failures_go_through_the_retry_queue_and_come_back(broker_url, work_queu
     envelope = hint()
     handler = ScriptedHandler(Retriable("provider 503"), RuntimeError("surprise"), None)
     worker = Worker(broker_url, work_queue, handler, retry_policy=FAST_RETRIES)
+    queue = work_queue.name
+    consumed = metric("calsync_messages_consumed_total", queue=queue)
+    retried = metric("calsync_messages_retried_total", queue=queue)
+    timed = metric("calsync_message_processing_seconds_count", queue=queue)
 
     # When the message is handled
     with running(worker):
         publish(broker_url, work_queue.name, envelope)
         wait_until(lambda: handler.attempts() == [1, 2, 3], "three attempts", timeout=15)
+        wait_until(
+            lambda: metric("calsync_message_processing_seconds_count", queue=queue) == timed + 3,
+            "the third delivery's processing time",
+        )
+
+    # Then the metrics saw three deliveries, two retries, and timed each one
+    assert metric("calsync_messages_consumed_total", queue=queue) == consumed + 3
+    assert metric("calsync_messages_retried_total", queue=queue) == retried + 2
 
     # Then each attempt waited out the retry queue, and nothing is left anywhere
     first, second, third = (c.at for c in handler.calls)
