@@ -19,3 +19,14 @@ limit_request_fields = 100
 limit_request_field_size = 8190
 accesslog = None  # the app logs every request itself, with its trace id
 errorlog = "-"
+
+
+def child_exit(_server: object, worker: object) -> None:
+    """Forget a dead worker's live gauges when metrics are shared across workers
+    (``PROMETHEUS_MULTIPROC_DIR``, which ``/metrics`` then sums)."""
+    import os  # noqa: PLC0415 - gunicorn loads this file as settings; keep its namespace small
+
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess  # noqa: PLC0415
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]

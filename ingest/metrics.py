@@ -14,6 +14,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from adapters.sql.gauges import STORE_GAUGES
+
 #: Webhook items dropped without being queued, by source route and reason. A steady rate
 #: of ``client_state_mismatch`` means someone is guessing, or a secret was rotated badly.
 WEBHOOK_ITEMS_REJECTED = Counter(
@@ -51,5 +53,6 @@ def exposition() -> tuple[bytes, str]:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
+        registry.register(STORE_GAUGES)  # read from SQL, the same whichever process answers
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
