@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import structlog
+from prometheus_client import Counter
 
 from adapters.sql.connections import SqlConnections
 from adapters.sql.jobs import SqlJobs
@@ -38,6 +39,10 @@ from domain.eligibility import sync_window
 from workers.channel_upkeep import ChannelKeeper
 
 log = structlog.get_logger("calsync.scheduler")
+
+SCHEDULER_JOB_RUNS = Counter(
+    "calsync_scheduler_job_runs_total", "Periodic job runs, by job and outcome.", ["job", "outcome"]
+)
 
 #: How long a claimed job may run before another scheduler may take it over.
 JOB_LEASE = timedelta(minutes=15)
@@ -123,8 +128,10 @@ class Scheduler:
         error = None
         try:
             done = job.work(started)
+            SCHEDULER_JOB_RUNS.labels(job.name, "ok").inc()
             log.info("job finished", job=job.name, acted_on=done)
         except Exception as exc:  # one job's failure must not stop the others
+            SCHEDULER_JOB_RUNS.labels(job.name, "failed").inc()
             error = f"{type(exc).__name__}: {exc}"
             log.exception("job failed", job=job.name)
         spread = job.every.total_seconds() * job.jitter

@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 from freezegun import freeze_time
 from freezegun.api import FrozenDateTimeFactory, StepTickTimeFactory, TickingDateTimeFactory
+from prometheus_client import REGISTRY
 
 from adapters.sql.jobs import SqlJobs
 from adapters.sql.tables import appointments, calendar_connections, push_channels
@@ -348,9 +349,18 @@ def test_a_failing_job_is_recorded_and_the_others_still_run(store: sa.Engine) ->
         Job("fine", timedelta(minutes=1), _counting(runs, "fine")),
     ]
     scheduler = Scheduler(SqlJobs(store), jobs, clock=lambda: START)
+    failed = REGISTRY.get_sample_value(
+        "calsync_scheduler_job_runs_total", {"job": "broken", "outcome": "failed"}
+    )
 
     # When the scheduler ticks
     assert scheduler.tick() == ["broken", "fine"]
+    assert (
+        REGISTRY.get_sample_value(
+            "calsync_scheduler_job_runs_total", {"job": "broken", "outcome": "failed"}
+        )
+        == (failed or 0) + 1
+    )
 
     # Then the failure is on the job's row, the claim let go, and the other job ran
     states = {s.name: s for s in SqlJobs(store).states()}
