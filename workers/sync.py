@@ -44,10 +44,21 @@ class SyncHandler:
             SYNC_RUNS.labels("provider_rejected").inc()
             raise Permanent(f"provider refused the request: {exc}") from exc
         SYNC_RUNS.labels(outcome.value).inc()
-        if outcome is SyncOutcome.COALESCED and context.redelivered:
+        if outcome is SyncOutcome.COALESCED and _may_wait_on_a_dead_holder(context):
             # A redelivery usually means the consumer that had it died, possibly while it
-            # held this connection's lease; retrying after a delay outlives that lease,
-            # where acking would leave the requested sync waiting for the next hint.
+            # held this connection's lease; acking would leave the requested sync waiting
+            # for the next hint. Its retry copies come back without the redelivered flag
+            # but are no fresher, so they retry too (5 s, 30 s, 300 s ...) until one
+            # outlives that lease (60 s by default, longer than the first delays).
             raise Retriable("connection held, possibly by a worker that died; retrying later")
         if outcome is SyncOutcome.UNKNOWN:
             log.info("hint for an unknown connection ignored", connection_id=connection_id)
+
+
+def _may_wait_on_a_dead_holder(context: MessageContext) -> bool:
+    """Whether a coalesced hint should be retried rather than acked.
+
+    By its last attempt (many minutes on) a dead holder's lease has run out, so whoever
+    holds the connection then is alive and will sync: the hint is acked, not dead-lettered.
+    """
+    return (context.redelivered or context.attempt > 1) and not context.last_attempt

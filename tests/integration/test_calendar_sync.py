@@ -326,9 +326,9 @@ def test_a_redelivered_hint_for_a_held_connection_is_retried_not_dropped(
     handler = SyncHandler(world.new_syncer())
     hint = Envelope(type="google.notification", payload={}, connection_id=connection_id)
 
-    def context(redelivered: bool) -> MessageContext:
+    def context(redelivered: bool, attempt: int = 1) -> MessageContext:
         return MessageContext(
-            queue="sync", attempt=1, max_attempts=6, redelivered=redelivered, headers={}
+            queue="sync", attempt=attempt, max_attempts=6, redelivered=redelivered, headers={}
         )
 
     # When a fresh hint arrives, it is coalesced and acked (the holder will sync)
@@ -337,6 +337,11 @@ def test_a_redelivered_hint_for_a_held_connection_is_retried_not_dropped(
     # Then a redelivered one goes back through the retry queues instead
     with pytest.raises(Retriable, match="retrying later"):
         handler.handle(hint, context(redelivered=True))
+    # And so do its retry copies, which come back without the redelivered flag
+    with pytest.raises(Retriable, match="retrying later"):
+        handler.handle(hint, context(redelivered=False, attempt=2))
+    # Until the last attempt, acked: by then a dead holder's lease has long run out
+    handler.handle(hint, context(redelivered=False, attempt=6))
 
 
 def _metric(name: str, **labels: str) -> float:
