@@ -33,6 +33,7 @@ from adapters.sql.jobs import SqlJobs
 from adapters.sql.upkeep import SqlUpkeep
 from domain.model import Provider
 from infra import db
+from infra.browser_connect import BrowserConnect
 from infra.credentials import credentials_for
 from infra.settings import Settings
 from ingest import create_app
@@ -199,7 +200,7 @@ class Container:
 
     def http_app(self) -> Flask:
         expose_store_gauges(self.engine)  # /metrics: connections by status, dead letters
-        return create_app(self.ingest_ports())
+        return create_app(self.ingest_ports(), connections=BrowserConnect(self))
 
     def close(self) -> None:
         if "calendar_sources" in self.__dict__:

@@ -14,12 +14,17 @@ The steps, each failing with a ``ConnectError`` that says what to fix:
 
 A push channel that cannot be opened does not fail the connect: the connection stays and
 syncs on hints and polling; ``ConnectResult.channel_error`` says why there is no channel.
+
+The browser connect (``infra/browser_connect.py``) ends in ``connect_calendar`` too, with the
+refresh token its code exchange bought. ``disconnect_calendar`` undoes a connect: channels
+stopped, grant forgotten, appointments kept.
 """
 
 from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -58,7 +63,17 @@ PUBLISH_TIMEOUT = 10.0
 
 
 class ConnectError(Exception):
-    """Connecting failed; the message says what is wrong and what to do."""
+    """Connecting failed; the message says what is wrong and what to do.
+
+    ``code`` names the failure for callers that answer over HTTP: ``unknown_provider``,
+    ``not_configured``, ``unknown_account``, ``unknown_user``, ``grant_refused``,
+    ``provider_unavailable``, ``provider_rejected``, ``sync_not_queued`` (connected, but the
+    initial sync is not queued) or ``not_connected`` (nothing to disconnect).
+    """
+
+    def __init__(self, message: str, code: str = "connect_failed") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -129,7 +144,9 @@ def connect_calendar(
     settings = container.settings
     missing = missing_oauth_settings(settings, kind)
     if missing:
-        raise ConnectError(f"cannot connect {kind.value}: {' and '.join(missing)} not set")
+        raise ConnectError(
+            f"cannot connect {kind.value}: {' and '.join(missing)} not set", "not_configured"
+        )
     email = _user_email(container.engine, account_id, user_id)
     channels = push_channels or push_channels_for(kind)
     try:
@@ -200,21 +217,24 @@ def _provider(value: Provider | str) -> Provider:
     try:
         return Provider(value)
     except ValueError:
-        raise ConnectError(f"unknown provider {value!r}: use google or microsoft") from None
+        raise ConnectError(
+            f"unknown provider {value!r}: use google or microsoft", "unknown_provider"
+        ) from None
 
 
 def _user_email(engine: sa.Engine, account_id: str, user_id: str) -> str:
     with engine.connect() as conn:
         account = conn.execute(sa.select(accounts.c.id).where(accounts.c.id == account_id))
         if account.first() is None:
-            raise ConnectError(f"account {account_id!r} does not exist")
+            raise ConnectError(f"account {account_id!r} does not exist", "unknown_account")
         email = conn.execute(
             sa.select(users.c.email).where(users.c.account_id == account_id, users.c.id == user_id)
         ).scalar()
     if email is None:
         raise ConnectError(
             f"user {user_id!r} does not exist in account {account_id!r} "
-            "(load the directory first: calsync directory load)"
+            "(load the directory first: calsync directory load)",
+            "unknown_user",
         )
     return str(email)
 
@@ -226,13 +246,16 @@ def _verify(channels: PushChannels, credentials: Credentials, provider: Provider
         return StoredTokens.refreshed(channels.verify(credentials))
     except AuthorizationRevoked as error:
         raise ConnectError(
-            f"the refresh token was refused by {name} ({error}); get a new one"
+            f"the refresh token was refused by {name} ({error}); get a new one", "grant_refused"
         ) from None
     except ProviderUnavailable as error:
-        raise ConnectError(f"{name} token endpoint unavailable ({error}); try again") from None
+        raise ConnectError(
+            f"{name} token endpoint unavailable ({error}); try again", "provider_unavailable"
+        ) from None
     except ProviderRejected as error:
         raise ConnectError(
-            f"{name} refused the token refresh ({error}); check the OAuth client settings"
+            f"{name} refused the token refresh ({error}); check the OAuth client settings",
+            "provider_rejected",
         ) from None
 
 
@@ -353,5 +376,76 @@ def _queue_initial_sync(container: Container, record: ConnectionRecord) -> None:
     except PublishFailed as error:
         raise ConnectError(
             f"connected (connection {record.id}), but the initial sync could not be queued "
-            f"({error}); run the connect again or wait for the next notification"
+            f"({error}); run the connect again or wait for the next notification",
+            "sync_not_queued",
         ) from None
+
+
+@dataclass(frozen=True)
+class DisconnectResult:
+    """What ``disconnect_calendar`` did.
+
+    Attributes:
+        connection_id: the user's calendar connection (kept, now ``disconnected``).
+        provider: ``google`` or ``microsoft``.
+        already_disconnected: nothing was left to do but stopping stray channels.
+        stopped_channels: ids of the channels stopped (at the provider when it could be
+            reached with the grant, in SQL always).
+    """
+
+    connection_id: str
+    provider: str
+    already_disconnected: bool
+    stopped_channels: tuple[str, ...]
+
+
+def disconnect_calendar(
+    container: Container,
+    *,
+    account_id: str,
+    user_id: str,
+    channels_for: Callable[[Provider], PushChannels] | None = None,
+) -> DisconnectResult:
+    """Disconnect a user's calendar: stop its push channels, forget its grant, keep the rest.
+
+    The channels are stopped at the provider with the stored grant (best effort: a channel
+    the provider cannot stop expires by itself, and its notifications meet a stopped channel
+    here) and in SQL; then the connection is marked ``disconnected`` and its tokens are
+    dropped. Appointments, links and the cursor stay. Safe to repeat.
+
+    ``channels_for`` gives the long-lived push-channel adapter of a provider (default: a new
+    one, shut down afterwards).
+
+    Raises:
+        ConnectError: ``not_connected`` when the user has no calendar connection.
+    """
+    record = container.connections.for_user(account_id, user_id)
+    if record is None:
+        raise ConnectError(
+            f"user {user_id!r} of account {account_id!r} has no calendar connection",
+            "not_connected",
+        )
+    provider = Provider(record.provider)
+    credentials = _stored_credentials(container, record, record.user_email)
+    channels = (channels_for or push_channels_for)(provider)
+    try:
+        stopped = _stop_old_channels(container, channels, provider, record.id, credentials)
+    finally:
+        if channels_for is None:
+            channels.shutdown()
+    changed = container.connections.disconnect(record.id)
+    log.info(
+        "calendar disconnected",
+        account_id=account_id,
+        user_id=user_id,
+        provider=provider.value,
+        connection_id=record.id,
+        already_disconnected=not changed,
+        stopped_channels=len(stopped),
+    )
+    return DisconnectResult(
+        connection_id=record.id,
+        provider=provider.value,
+        already_disconnected=not changed,
+        stopped_channels=tuple(stopped),
+    )

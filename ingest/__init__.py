@@ -6,16 +6,33 @@ from typing import Any
 
 from flask import Flask
 
-from ingest import api, crm, errors, google, health, microsoft, openapi
+from ingest import (
+    api,
+    connections_api,
+    crm,
+    errors,
+    google,
+    health,
+    microsoft,
+    oauth,
+    openapi,
+)
+from ingest.connection_ports import CalendarConnections
 from ingest.ports import IngestPorts
 from ingest.publishing import DEFAULT_PUBLISH_TIMEOUT
 
 
-def create_app(ports: IngestPorts, config: dict[str, Any] | None = None) -> Flask:
+def create_app(
+    ports: IngestPorts,
+    config: dict[str, Any] | None = None,
+    connections: CalendarConnections | None = None,
+) -> Flask:
     """Build the HTTP application around ``ports`` (real adapters or test fakes).
 
     ``config`` overrides Flask settings, e.g. ``PUBLISH_TIMEOUT`` (seconds a request
-    waits for the broker's confirm before answering 503).
+    waits for the broker's confirm before answering 503). ``connections`` serves connect
+    links, the browser OAuth flow, connection status and disconnect (without it, those
+    routes answer 409 ``not_available``).
     """
     app = Flask("calsync")
     app.config.update(
@@ -26,7 +43,19 @@ def create_app(ports: IngestPorts, config: dict[str, Any] | None = None) -> Flas
     app.config.update(config or {})
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["calsync"] = ports
+    if connections is not None:
+        app.extensions[connections_api.EXTENSION] = connections
     errors.install(app)
-    for blueprint in (health.bp, api.bp, google.bp, microsoft.bp, crm.bp, openapi.bp):
+    blueprints = (
+        health.bp,
+        api.bp,
+        connections_api.bp,
+        oauth.bp,
+        google.bp,
+        microsoft.bp,
+        crm.bp,
+        openapi.bp,
+    )
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)
     return app

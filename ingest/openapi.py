@@ -25,6 +25,7 @@ from ingest.openapi_schemas import (
     SCHEMAS,
     error_responses,
     json_response,
+    page_or_json,
     schema_ref,
 )
 
@@ -58,6 +59,13 @@ def document() -> dict[str, Any]:
             "/api/v1/appointments/{appointment_id}": {"get": _get_appointment()},
             "/api/v1/users/{user_id}/availability": {"get": _user_availability()},
             "/api/v1/rooms": {"get": _list_rooms()},
+            "/api/v1/users/{user_id}/connect": {"post": _connect_link()},
+            "/api/v1/users/{user_id}/connection": {
+                "get": _connection_status(),
+                "delete": _disconnect(),
+            },
+            "/oauth/{provider}/start": {"get": _oauth_start()},
+            "/oauth/{provider}/callback": {"get": _oauth_callback()},
             "/healthz": {"get": _healthz()},
             "/readyz": {"get": _readyz()},
             "/metrics": {"get": _metrics()},
@@ -277,6 +285,136 @@ def _list_rooms() -> dict[str, Any]:
                 "The rooms, ordered by name.", {"type": "array", "items": schema_ref("Room")}
             ),
             **error_responses("Unauthorized", "NoUsableCalendar", "ProviderUnavailable"),
+        },
+    }
+
+
+_USER_ID = {"name": "user_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_PROVIDER_PATH = {
+    "name": "provider",
+    "in": "path",
+    "required": True,
+    "schema": {"enum": ["google", "microsoft"]},
+}
+_STATUS = json_response("The user's calendar connection.", schema_ref("ConnectionStatus"))
+
+
+def _connect_link() -> dict[str, Any]:
+    return {
+        "summary": "A single-use link that connects the user's calendar in their browser",
+        "description": "Open authorization_url in the user's browser within 10 minutes: it "
+        "signs them in at the provider (OAuth with state and PKCE) and connects the calendar "
+        "as `calsync connect` does. Whoever opens the link connects their calendar to this "
+        "user, so hand it to the user only. Each request makes a new link.",
+        "operationId": "connectLink",
+        "security": [{"accountKey": []}],
+        "parameters": [_USER_ID],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": schema_ref("ConnectRequest")}},
+        },
+        "responses": {
+            "201": json_response("The link.", schema_ref("ConnectLink")),
+            **error_responses(
+                "BadRequest",
+                "Unauthorized",
+                "NotFound",
+                "ConnectionsNotAvailable",
+                "PayloadTooLarge",
+                "UnsupportedMediaType",
+                "StoreUnavailable",
+            ),
+        },
+    }
+
+
+def _connection_status() -> dict[str, Any]:
+    return {
+        "summary": "The user's calendar connection: provider, status, dates, last error",
+        "description": "404 with code not_connected when the user never connected a calendar.",
+        "operationId": "connectionStatus",
+        "security": [{"accountKey": []}],
+        "parameters": [_USER_ID],
+        "responses": {
+            "200": _STATUS,
+            **error_responses(
+                "Unauthorized", "NotFound", "ConnectionsNotAvailable", "StoreUnavailable"
+            ),
+        },
+    }
+
+
+def _disconnect() -> dict[str, Any]:
+    return {
+        "summary": "Disconnect the user's calendar; appointments stay",
+        "description": "Stops the push channel at the provider (best effort) and here, marks "
+        "the connection disconnected and forgets its tokens. Every appointment is kept. "
+        "Repeating it answers the same.",
+        "operationId": "disconnect",
+        "security": [{"accountKey": []}],
+        "parameters": [_USER_ID],
+        "responses": {
+            "200": _STATUS,
+            **error_responses(
+                "Unauthorized", "NotFound", "ConnectionsNotAvailable", "StoreUnavailable"
+            ),
+        },
+    }
+
+
+def _oauth_failures(*statuses: str) -> dict[str, Any]:
+    meaning = {
+        "400": "Bad or tampered ticket or state, a sign-in finished in another browser, a "
+        "provider error, or a code the provider refused (PKCE, reuse).",
+        "403": "The user declined (access_denied) or did not grant calendar access.",
+        "404": "Unknown provider, or the link's user no longer exists.",
+        "409": "Not configured here, or the wrong account signed in (wrong_account).",
+        "410": "The link or sign-in was used already or expired (10 minutes).",
+        "503": "The provider, the broker or the store is unavailable; ask for a new link "
+        "and retry.",
+    }
+    return {s: page_or_json(meaning[s], schema_ref("Error")) for s in statuses}
+
+
+def _oauth_start() -> dict[str, Any]:
+    return {
+        "summary": "Browser: spend a connect link's ticket and go to the provider's consent",
+        "operationId": "oauthStart",
+        "parameters": [
+            _PROVIDER_PATH,
+            _query("ticket", {"type": "string"}, "the link's single-use ticket"),
+            _query("user", {"type": "string"}, "the user the link is for"),
+        ],
+        "responses": {
+            "302": {
+                "description": "To the provider's authorization endpoint (state, S256 PKCE "
+                "challenge); sets the cookie that ties the callback to this browser.",
+                "headers": {
+                    "Location": {"required": True, "schema": {"type": "string"}},
+                    "Set-Cookie": {"required": True, "schema": {"type": "string"}},
+                },
+                "content": {"text/html": {"schema": {"type": "string"}}},
+            },
+            **_oauth_failures("400", "404", "409", "410", "503"),
+        },
+    }
+
+
+def _oauth_callback() -> dict[str, Any]:
+    text = {"type": "string"}
+    return {
+        "summary": "Browser: the provider's answer; exchanges the code and connects",
+        "operationId": "oauthCallback",
+        "parameters": [
+            _PROVIDER_PATH,
+            _query("state", text),
+            _query("code", text),
+            _query("error", text, "e.g. access_denied"),
+            _query("error_description", text),
+        ],
+        "responses": {
+            "200": page_or_json("Connected.", schema_ref("Connected")),
+            **_oauth_failures("400", "403", "404", "409", "410", "503"),
         },
     }
 

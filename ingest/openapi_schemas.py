@@ -169,8 +169,73 @@ _GRAPH_ITEM_COMMON: dict[str, Any] = {
     "tenantId": _STRING,
 }
 
+_PROVIDER: dict[str, Any] = {"enum": ["google", "microsoft"]}
+_OPTIONAL_INSTANT: dict[str, Any] = {"type": ["string", "null"], "format": "date-time"}
+
+CONNECT_REQUEST = _object(
+    {
+        "provider": _PROVIDER,
+        "appointment_type_id": {
+            "type": ["string", "null"],
+            "minLength": 1,
+            "maxLength": 64,
+            "description": "the type of appointments synced from this calendar",
+        },
+    },
+    optional=("appointment_type_id",),
+)
+
+CONNECT_LINK = _object(
+    {
+        "authorization_url": {
+            **_STRING,
+            "description": "/oauth/{provider}/start?user=..&ticket=..: open it in the user's "
+            "browser; single use",
+        },
+        "expires_at": {**_INSTANT, "description": "the link is refused after this"},
+        "provider": _PROVIDER,
+        "user_id": _STRING,
+    }
+)
+
+CONNECTION_STATUS = _object(
+    {
+        "user_id": _STRING,
+        "provider": _PROVIDER,
+        "status": {
+            "enum": ["active", "needs_reconnect", "disconnected"],
+            "description": "needs_reconnect: the provider refused the grant, connect again",
+        },
+        "connected_at": {**_INSTANT, "description": "start of the synced window (R9)"},
+        "last_synced_at": _OPTIONAL_INSTANT,
+        "last_error": _OPTIONAL_STRING,
+        "appointment_type_id": _OPTIONAL_STRING,
+        "channel_expires_at": {
+            **_OPTIONAL_INSTANT,
+            "description": "expiry of the live push channel; null when there is none",
+        },
+    }
+)
+
+CONNECTED = _object(
+    {
+        "status": {"const": "connected"},
+        "provider": _PROVIDER,
+        "user_id": _STRING,
+        "reconnected": {"type": "boolean"},
+        "channel_error": {
+            **_OPTIONAL_STRING,
+            "description": "why no push channel was opened (changes then arrive by polling)",
+        },
+    }
+)
+
 SCHEMAS: dict[str, Any] = {
     "Error": _object({"error": _object({"code": _STRING, "message": _STRING})}),
+    "ConnectRequest": CONNECT_REQUEST,
+    "ConnectLink": CONNECT_LINK,
+    "ConnectionStatus": CONNECTION_STATUS,
+    "Connected": CONNECTED,
     "Accepted": _object({"status": {"const": "accepted"}}),
     "CrmAccepted": _object({"id": _STRING}),
     "Health": _object({"status": {"const": "ok"}}),
@@ -242,6 +307,20 @@ RESPONSES: dict[str, Any] = {
             }
         },
     ),
+    "ConnectionsNotAvailable": _error(
+        "Calendars cannot be connected here: code not_configured (the provider's OAuth client "
+        "settings are missing) or not_available (this process does not manage connections)."
+    ),
+    "StoreUnavailable": _error(
+        "The store did not answer; retry.",
+        headers={
+            "Retry-After": {
+                "description": "Seconds to wait.",
+                "required": True,
+                "schema": {"type": "string", "pattern": "^[0-9]+$"},
+            }
+        },
+    ),
     "BrokerUnavailable": _error(
         "Nothing was queued because the broker did not confirm in time; retry.",
         headers={
@@ -267,12 +346,25 @@ def error_responses(*names: str) -> dict[str, Any]:
         "NoUsableCalendar": "409",
         "ProviderRejected": "502",
         "ProviderUnavailable": "503",
+        "ConnectionsNotAvailable": "409",
+        "StoreUnavailable": "503",
     }
     return {statuses[name]: {"$ref": f"#/components/responses/{name}"} for name in names}
 
 
 def json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def page_or_json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """An answer to a browser route: an HTML page when ``Accept`` prefers text/html, else JSON."""
+    return {
+        "description": description,
+        "content": {
+            "application/json": {"schema": schema},
+            "text/html": {"schema": {"type": "string"}},
+        },
+    }
 
 
 def schema_ref(name: str) -> dict[str, str]:

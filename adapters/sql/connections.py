@@ -20,6 +20,9 @@ from adapters.sql.tables import calendar_connections, users
 
 _c = calendar_connections.c
 
+#: ``status`` of a connection the user disconnected (``DELETE /api/v1/users/{id}/connection``).
+DISCONNECTED = "disconnected"
+
 
 class ConnectionNotFound(LookupError):
     """No calendar connection has that id."""
@@ -122,10 +125,12 @@ class SqlConnections:
             )
 
     def save_credentials(self, conn: sa.Connection, connection_id: str, credentials: str) -> None:
-        """Store refreshed tokens inside the caller's transaction."""
+        """Store refreshed tokens inside the caller's transaction (never into a disconnected
+        connection: a sync that refreshed while the user disconnected must not bring the
+        forgotten grant back)."""
         conn.execute(
             calendar_connections.update()
-            .where(_c.id == connection_id)
+            .where(_c.id == connection_id, _c.status != DISCONNECTED)
             .values(credentials=self._cipher.encrypt(credentials), updated_at=datetime.now(UTC))
         )
 
@@ -134,9 +139,28 @@ class SqlConnections:
         with self._engine.begin() as conn:
             conn.execute(
                 calendar_connections.update()
-                .where(_c.id == connection_id)
+                .where(_c.id == connection_id, _c.status != DISCONNECTED)
                 .values(status="needs_reconnect", last_error=reason, updated_at=datetime.now(UTC))
             )
+
+    def disconnect(self, connection_id: str, now: datetime | None = None) -> bool:
+        """The user disconnected: stop syncing and forget the grant; appointments, links and
+        the cursor stay (a later connect of the same provider resumes from them).
+
+        Returns False when the connection was disconnected already (idempotent).
+        """
+        with self._engine.begin() as conn:
+            changed = conn.execute(
+                calendar_connections.update()
+                .where(_c.id == connection_id, _c.status != DISCONNECTED)
+                .values(
+                    status=DISCONNECTED,
+                    credentials=None,
+                    last_error=None,
+                    updated_at=now or datetime.now(UTC),
+                )
+            ).rowcount
+        return changed == 1
 
     # -- coalescing and the lease -------------------------------------------------------
 

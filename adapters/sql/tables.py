@@ -168,6 +168,31 @@ push_channels = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
 )
 
+# One row per browser connect attempt (``/api/v1/users/{id}/connect`` -> ``/oauth/...``): the
+# ticket of the link, then the OAuth state and the PKCE verifier. Only hashes of the ticket,
+# the state and the browser binding are kept; the flow (verifier) is encrypted. Single use:
+# ``started_at`` and ``finished_at`` are set once each, under ``expires_at``.
+oauth_attempts = sa.Table(
+    "oauth_attempts",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("account_id", ID, nullable=False),
+    sa.Column("user_id", ID, nullable=False),
+    sa.Column("provider", sa.String(16), nullable=False),
+    sa.Column("appointment_type_id", ID, nullable=True),
+    sa.Column("ticket_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("state_hash", sa.String(64), nullable=True, unique=True),
+    sa.Column("binding_hash", sa.String(64), nullable=True),
+    sa.Column("flow", sa.LargeBinary, nullable=True),
+    sa.Column("expires_at", UtcDateTime, nullable=False, index=True),
+    sa.Column("started_at", UtcDateTime, nullable=True),
+    sa.Column("finished_at", UtcDateTime, nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.ForeignKeyConstraint(
+        ["account_id", "user_id"], ["users.account_id", "users.id"], ondelete="CASCADE"
+    ),
+)
+
 appointments = sa.Table(
     "appointments",
     metadata,

@@ -256,6 +256,22 @@ class SandboxAdminClient:
         """Provider settings, e.g. Google ``meet_delay_seconds``."""
         return self._call("POST", "/settings", settings)
 
+    # --- browser OAuth (authorization-code grant) ----------------------------------------
+
+    def register_oauth_client(
+        self, client_id: str, client_secret: str, redirect_uris: list[str] | None = None
+    ) -> Json:
+        """Register an OAuth client; ``redirect_uris`` limits where codes may be sent (any
+        http(s) URI when omitted). ``sandbox-client`` / ``sandbox-secret`` always exists."""
+        body = {"client_id": client_id, "client_secret": client_secret}
+        return self._call("POST", "/oauth/clients", {**body, "redirect_uris": redirect_uris})
+
+    def configure_oauth(self, **settings: Any) -> Json:
+        """The consent page's behaviour: ``consent="allow"|"deny"`` (deny sends the browser
+        back with ``error=access_denied``), ``user`` (who signs in, whatever ``login_hint``
+        says; None to follow the hint) and ``code_lifetime_seconds``. Returns them all."""
+        return self._call("POST", "/oauth/settings", settings)
+
     def trigger_lifecycle(self, subscription_id: str, event: str) -> None:
         """Graph only: send ``reauthorizationRequired``, ``subscriptionRemoved`` or ``missed``."""
         self._call("POST", f"/subscriptions/{subscription_id}/lifecycle", {"lifecycleEvent": event})
