@@ -19,6 +19,7 @@ from infra.bootstrap import Container
 from infra.connect import ConnectError, connect_calendar
 from infra.db import current_revision, upgrade
 from infra.demo import run_demo
+from infra.dlq import dlq
 from infra.log import configure_logging, redact_text
 from infra.server import run_single_machine, serve_with_gunicorn
 from infra.settings import Settings, SettingsError
@@ -52,6 +53,9 @@ def cli(ctx: click.Context) -> None:
     container = Container(settings)
     ctx.obj = container
     ctx.call_on_close(container.close)
+
+
+cli.add_command(dlq)
 
 
 @cli.group()

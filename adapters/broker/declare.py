@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from kombu import Connection, Exchange, Queue
 
 from adapters.broker import topology
@@ -18,7 +20,9 @@ def topology_queues(connection: Connection) -> list[Queue]:
             topology.DEAD_LETTER_QUEUE,
             exchange=dead_letters,
             routing_key="",
-            queue_arguments=topology.dead_letter_queue_arguments() if amqp else None,
+            queue_arguments=(
+                topology.dead_letter_queue_arguments(broker_version(connection)) if amqp else None
+            ),
         )
     ]
     for work in topology.WORK_QUEUES:
@@ -34,6 +38,15 @@ def topology_queues(connection: Connection) -> list[Queue]:
                 for delay in topology.RETRY_DELAYS_SECONDS
             )
     return queues
+
+
+def broker_version(connection: Connection) -> tuple[int, ...]:
+    """The RabbitMQ version the connection reports (the newest rules when it says none)."""
+    properties = getattr(connection.connection, "server_properties", None) or {}
+    raw = properties.get("version", "")
+    text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+    numbers = tuple(int(n) for n in re.findall(r"\d+", text)[:3])
+    return numbers or topology.UNLIMITED_DELIVERY_SINCE
 
 
 def declare_topology(connection: Connection) -> list[str]:

@@ -358,3 +358,20 @@ dead_letters = sa.Table(
     sa.Column("last_replayed_at", UtcDateTime, nullable=True),
     sa.Column("parked_at", UtcDateTime, nullable=False),
 )
+
+# What on-call did to dead letters (``calsync dlq replay`` / ``purge``): one row per letter
+# and action, grouped by ``run_id`` (one command). No foreign key: a purged letter's rows stay.
+dead_letter_audit = sa.Table(
+    "dead_letter_audit",
+    metadata,
+    sa.Column("id", BigIntKey, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(32), nullable=False, index=True),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("dead_letter_id", sa.BigInteger, nullable=False, index=True),
+    sa.Column("message_id", sa.String(64), nullable=True),
+    sa.Column("queue", sa.String(128), nullable=False),
+    sa.Column("reason", sa.String(64), nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False, index=True),
+    sa.Column("detail", sa.JSON, nullable=False),
+)
