@@ -44,6 +44,8 @@ from workers.base import Worker
 from workers.calendar_sync import CalendarSyncer
 from workers.channel_upkeep import ChannelEndpoints, ChannelKeeper
 from workers.connections import LifecycleHandler
+from workers.crm import CrmHandler
+from workers.outbox_relay import OutboxRelay
 from workers.parker import DeadLetterParker
 from workers.runner import Runnable
 from workers.scheduler import Scheduler, UpkeepJobs
@@ -159,6 +161,10 @@ class Container:
         )
         return Scheduler(SqlJobs(self.engine), jobs.jobs())
 
+    def outbox_relay(self) -> OutboxRelay:
+        """Publishes the outbox; safe to run in several processes (rows are locked)."""
+        return OutboxRelay(self.engine, self.publisher)
+
     def workers(self, queues: Sequence[str] = ()) -> list[Runnable]:
         """The consumers of ``queues`` (every queue with a handler when empty)."""
         url = self.settings.broker_url
@@ -169,7 +175,10 @@ class Container:
                 topology.CONNECTIONS,
                 LifecycleHandler(self.channel_keeper(), self.connections),
             ),
+            topology.CRM.name: lambda: Worker(url, topology.CRM, CrmHandler(self.engine)),
             topology.DEAD_LETTER_QUEUE: lambda: DeadLetterParker(url, self.engine),
+            # Not a queue: publishes the outbox (calendar write requests) with confirms.
+            OutboxRelay.queue_name: self.outbox_relay,
         }
         unknown = sorted(set(queues) - set(available))
         if unknown:

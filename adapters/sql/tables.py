@@ -334,6 +334,30 @@ outbox = sa.Table(
     sa.Column("published_at", UtcDateTime, nullable=True, index=True),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("last_error", sa.Text, nullable=True),
+    # Rows with one key (an appointment) are published one at a time, in id order; a failed
+    # row waits until ``next_attempt_at`` and holds back the rows behind it (workers.outbox_relay).
+    sa.Column("ordering_key", sa.String(128), nullable=True, index=True),
+    sa.Column("next_attempt_at", UtcDateTime, nullable=True),
+)
+
+# The CRM side of an appointment saved in the CRM (workers.crm): the fingerprint of the last
+# write requested for it (R25), the CRM time of the last save applied, and its deletion (R13).
+crm_appointments = sa.Table(
+    "crm_appointments",
+    metadata,
+    sa.Column(
+        "appointment_id",
+        sa.String(36),
+        sa.ForeignKey("appointments.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("account_id", ID, nullable=False),
+    sa.Column("crm_id", ID, nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=True),
+    sa.Column("occurred_at", UtcDateTime, nullable=False),
+    sa.Column("deleted_at", UtcDateTime, nullable=True),
+    *_timestamps(),
+    sa.UniqueConstraint("account_id", "crm_id"),
 )
 
 dead_letters = sa.Table(

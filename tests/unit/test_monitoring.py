@@ -13,7 +13,9 @@ import adapters.calendar.errors
 import ingest.metrics
 import workers.calendar_sync
 import workers.connections
+import workers.crm
 import workers.metrics
+import workers.outbox_relay
 import workers.scheduler
 import workers.sync
 
@@ -26,7 +28,9 @@ METRIC_MODULES = (
     ingest.metrics,
     workers.calendar_sync,
     workers.connections,
+    workers.crm,
     workers.metrics,
+    workers.outbox_relay,
     workers.scheduler,
     workers.sync,
 )
