@@ -117,7 +117,7 @@ def plan_page(
         now: the present, for R14.
         new_id: makes the id of a new appointment.
     """
-    known = list(links)
+    known = _KnownLinks(links)
     plans = []
     for event in events:
         plan = plan_event(
@@ -125,15 +125,51 @@ def plan_page(
             resolution=resolutions.get(event.event_id),
             owner=owner,
             window=window,
-            links=known,
+            links=known.bearing(event),
             stored=stored,
             now=now,
             new_id=new_id,
         )
         if plan.link is not None:
-            known = [link for link in known if not _same_link(link, plan.link)] + [plan.link]
+            known.put(plan.link)
         plans.append(plan)
     return plans
+
+
+class _KnownLinks:
+    """The links a page can match, indexed by event id and iCalUID, in the order they came.
+
+    ``match_event`` only looks at links carrying the event's id or iCalUID, and the first
+    one wins, so giving it just those, in order, keeps a page's planning linear in its size.
+    A link put again (the same calendar's event) moves to the end, as a newer one.
+    """
+
+    def __init__(self, links: Sequence[EventLink]) -> None:
+        self._order = 0
+        self._by_key: dict[tuple[str, str, str], tuple[int, EventLink]] = {}
+        self._by_event_id: dict[str, set[tuple[str, str, str]]] = {}
+        self._by_ical_uid: dict[str, set[tuple[str, str, str]]] = {}
+        for link in links:
+            self.put(link)
+
+    def put(self, link: EventLink) -> None:
+        key = _link_key(link)
+        old = self._by_key.pop(key, None)
+        if old is not None:
+            self._by_event_id[old[1].event_id].discard(key)
+            if old[1].ical_uid:
+                self._by_ical_uid[old[1].ical_uid].discard(key)
+        self._order += 1
+        self._by_key[key] = (self._order, link)
+        self._by_event_id.setdefault(link.event_id, set()).add(key)
+        if link.ical_uid:
+            self._by_ical_uid.setdefault(link.ical_uid, set()).add(key)
+
+    def bearing(self, event: ProviderEvent) -> list[EventLink]:
+        keys = set(self._by_event_id.get(event.event_id, ()))
+        if event.ical_uid:
+            keys |= self._by_ical_uid.get(event.ical_uid, set())
+        return [link for _order, link in sorted(self._by_key[key] for key in keys)]
 
 
 def plan_event(
@@ -307,9 +343,5 @@ def _link(event: ProviderEvent, owner: CalendarOwner, appointment_id: str) -> Ev
     )
 
 
-def _same_link(first: EventLink, second: EventLink) -> bool:
-    return (first.provider, first.calendar_owner_user_id, first.event_id) == (
-        second.provider,
-        second.calendar_owner_user_id,
-        second.event_id,
-    )
+def _link_key(link: EventLink) -> tuple[str, str, str]:
+    return (link.provider, link.calendar_owner_user_id, link.event_id)

@@ -12,6 +12,7 @@ import os
 import socket
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -54,6 +55,9 @@ SYNC_RUNS_FINISHED = Counter(
     ["provider", "kind"],
 )
 
+#: Hints received this close before a finished run's start still get their own sync: the
+#: ingest and worker hosts' clocks may differ by this much.
+CLOCK_SKEW = timedelta(milliseconds=250)
 #: How long a syncer holds a connection without renewing; renewed with every page.
 LEASE_TTL = timedelta(seconds=60)
 #: Full resyncs in a row one run may start before giving up (a cursor that keeps expiring).
@@ -65,6 +69,7 @@ INBOX_CONSUMER = "sync"
 class SyncOutcome(StrEnum):
     SYNCED = "synced"
     COALESCED = "coalesced"  # another worker holds the connection and will pick this up
+    COVERED = "covered"  # a sync that started after the hint was received has finished
     NEEDS_RECONNECT = "needs_reconnect"
     INACTIVE = "inactive"  # disconnected, or waiting for the user to reconnect
     UNKNOWN = "unknown"  # the connection no longer exists
@@ -109,9 +114,16 @@ class CalendarSyncer:
         self._clock = clock
         self._lease_ttl = lease_ttl
         self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._prefetch = ThreadPoolExecutor(max_workers=1, thread_name_prefix="page-prefetch")
 
-    def handle_hint(self, connection_id: str, message_id: str) -> SyncOutcome:
-        """Sync ``connection_id`` unless another worker is already on it.
+    def handle_hint(
+        self, connection_id: str, message_id: str, received_at: datetime | None = None
+    ) -> SyncOutcome:
+        """Sync ``connection_id`` unless another worker is already on it, or a sync that
+        started after the hint was received (``received_at``) has already read to the end.
+
+        The second case is what makes a storm of hints cheap: hints queued behind a sync
+        are acknowledged without reading the calendar again.
 
         Raises:
             Exception: a failure worth retrying (provider unavailable, database error); the
@@ -122,6 +134,9 @@ class CalendarSyncer:
             return SyncOutcome.UNKNOWN
         if record.status != "active":
             return SyncOutcome.INACTIVE
+        covered = record.sync_covered_until
+        if received_at is not None and covered is not None and received_at + CLOCK_SKEW < covered:
+            return SyncOutcome.COVERED
         self._connections.request_sync(connection_id)
         generation = self._connections.acquire_lease(connection_id, self._owner, self._lease_ttl)
         if generation is None:
@@ -153,33 +168,66 @@ class CalendarSyncer:
             if take_full_sync_request(conn, record.id):
                 cursor, page_token = None, None
         run, resyncs, full = SyncRun(), 0, cursor is None
-        while True:
-            if cursor is None and page_token is None:  # a full sync: the window moves on (R9)
-                with self._engine.begin() as conn:
-                    record_window(conn, record.id, window.start, window.end)
-            try:
-                page = source.changes(credentials, cursor=cursor, page=page_token, window=window)
-            except CursorExpired:
-                resyncs += 1
-                if resyncs > MAX_RESYNCS:
-                    raise
-                log.info("cursor expired, full resync", connection_id=record.id)
-                with self._engine.begin() as conn:
-                    reset_cursor(conn, record.id)
-                cursor, page_token, full = None, None, True
-                continue
-            run = self._apply(
-                record, page, window, run=run, generation=generation, message_id=message_id
-            )
-            if page.tokens is not None:
-                credentials = credentials.with_tokens(page.tokens)
-            if page.next_page is None:
-                SYNC_RUNS_FINISHED.labels(record.provider, "full" if full else "incremental").inc()
-                log.info(
-                    "sync finished", connection_id=record.id, provider=record.provider, **vars(run)
+        # A run that reads from the start (not resuming a page) sees every change made
+        # before it started; one resumed mid-way does not (its first pages were read earlier).
+        # Wall-clock time, like the ``received_at`` of the hints it is compared with.
+        started = datetime.now(UTC) if page_token is None else None
+
+        def fetch(credentials: Credentials, page_token: str | None) -> ChangePage:
+            return source.changes(credentials, cursor=cursor, page=page_token, window=window)
+
+        # The next page is read from the provider while this one is written: provider I/O
+        # and database writes overlap; pages are still applied one by one, in order.
+        upcoming: Future[ChangePage] | None = None
+        try:
+            while True:
+                if cursor is None and page_token is None:  # a full sync: the window moves (R9)
+                    with self._engine.begin() as conn:
+                        record_window(conn, record.id, window.start, window.end)
+                try:
+                    page = upcoming.result() if upcoming else fetch(credentials, page_token)
+                except CursorExpired:
+                    upcoming = None
+                    resyncs += 1
+                    if resyncs > MAX_RESYNCS:
+                        raise
+                    log.info("cursor expired, full resync", connection_id=record.id)
+                    with self._engine.begin() as conn:
+                        reset_cursor(conn, record.id)
+                    cursor, page_token, full = None, None, True
+                    started = datetime.now(UTC)
+                    continue
+                if page.tokens is not None:
+                    credentials = credentials.with_tokens(page.tokens)
+                upcoming = (
+                    self._prefetch.submit(fetch, credentials, page.next_page)
+                    if page.next_page is not None
+                    else None
                 )
-                return run
-            page_token = page.next_page
+                run = self._apply(
+                    record,
+                    page,
+                    window,
+                    run=run,
+                    generation=generation,
+                    message_id=message_id,
+                    started=started,
+                )
+                if page.next_page is None:
+                    SYNC_RUNS_FINISHED.labels(
+                        record.provider, "full" if full else "incremental"
+                    ).inc()
+                    log.info(
+                        "sync finished",
+                        connection_id=record.id,
+                        provider=record.provider,
+                        **vars(run),
+                    )
+                    return run
+                page_token = page.next_page
+        finally:
+            if upcoming is not None:  # the run failed while the next page was on its way
+                upcoming.cancel()
 
     def _apply(
         self,
@@ -190,6 +238,7 @@ class CalendarSyncer:
         run: SyncRun,
         generation: int,
         message_id: str,
+        started: datetime | None,
     ) -> SyncRun:
         last = page.next_page is None
         resolutions = self._resolve(record, page.events)
@@ -219,6 +268,7 @@ class CalendarSyncer:
                 cursor=page.sync_cursor if last else None,
                 page_cursor=None if last else page.next_page,
                 finished_generation=generation if last else None,
+                covered_until=started if last else None,
             )
             if last:
                 claim_message(conn, INBOX_CONSUMER, message_id)

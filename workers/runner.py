@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import signal
 import threading
 import time
@@ -45,6 +46,10 @@ def run_workers(
     """
     stop = stop or threading.Event()
     hurry = threading.Event()
+    # Everything alive now (imported modules, clients) lives as long as the process: keep it
+    # out of the collector's full passes, which otherwise walk it every few pages.
+    gc.collect()
+    gc.freeze()
     died: list[str] = []
     threads = [
         threading.Thread(

@@ -33,7 +33,7 @@ class SyncHandler:
         if not isinstance(connection_id, str) or not connection_id:
             raise Permanent("the hint names no connection")
         try:
-            outcome = self._syncer.handle_hint(connection_id, envelope.id)
+            outcome = self._syncer.handle_hint(connection_id, envelope.id, envelope.received_at)
         except ProviderUnavailable as exc:
             SYNC_RUNS.labels("provider_unavailable").inc()
             raise Retriable(f"provider unavailable: {exc}") from exc

@@ -47,6 +47,15 @@ class GoogleSession:
     google_credentials: GoogleCredentials
     refresh_tokens: set[str]
     lock: threading.Lock = field(default_factory=threading.Lock)
+    _events: Any = None
+
+    @property
+    def events(self) -> Any:
+        """The ``events`` collection, built once: discovery builds its methods on every call
+        (about 11 ms of CPU per list call, tests/bench/test_sync_throughput.py)."""
+        if self._events is None:
+            self._events = self.service.events()
+        return self._events
 
 
 class GoogleCalendarSource:
@@ -137,7 +146,7 @@ class GoogleCalendarSource:
 
     def _list(self, session: GoogleSession, params: dict[str, Any]) -> dict[str, Any]:
         def list_once() -> dict[str, Any]:
-            request = session.service.events().list(**params)
+            request = session.events.list(**params)
             return dict(request.execute(num_retries=0))
 
         try:

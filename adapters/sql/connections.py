@@ -43,6 +43,8 @@ class ConnectionRecord:
     sync_done: int
     user_email: str
     user_time_zone: str
+    #: The start of the last sync run that read to the end (see ``record_sync_progress``).
+    sync_covered_until: datetime | None = None
 
 
 class SqlConnections:
@@ -118,11 +120,7 @@ class SqlConnections:
 
     def store_credentials(self, connection_id: str, credentials: str) -> None:
         with self._engine.begin() as conn:
-            conn.execute(
-                calendar_connections.update()
-                .where(_c.id == connection_id)
-                .values(credentials=self._cipher.encrypt(credentials), updated_at=datetime.now(UTC))
-            )
+            self.save_credentials(conn, connection_id, credentials)
 
     def save_credentials(self, conn: sa.Connection, connection_id: str, credentials: str) -> None:
         """Store refreshed tokens inside the caller's transaction (never into a disconnected
@@ -266,6 +264,7 @@ class SqlConnections:
                 _c.page_cursor,
                 _c.sync_requested,
                 _c.sync_done,
+                _c.sync_covered_until,
                 users.c.email.label("user_email"),
                 users.c.time_zone.label("user_time_zone"),
             )
@@ -284,8 +283,13 @@ def record_sync_progress(
     cursor: str | None,
     page_cursor: str | None,
     finished_generation: int | None,
+    covered_until: datetime | None = None,
 ) -> None:
-    """Store where the sync stands, in the same transaction as the page it applied."""
+    """Store where the sync stands, in the same transaction as the page it applied.
+
+    ``covered_until``: on a run's last page, when that run started reading from its cursor;
+    hints received before then are covered by it.
+    """
     values: dict[str, object] = {"page_cursor": page_cursor, "updated_at": datetime.now(UTC)}
     if cursor is not None:
         values["cursor"] = cursor
@@ -293,6 +297,8 @@ def record_sync_progress(
         values.update(
             sync_done=finished_generation, last_synced_at=datetime.now(UTC), last_error=None
         )
+    if covered_until is not None:
+        values["sync_covered_until"] = covered_until
     conn.execute(calendar_connections.update().where(_c.id == connection_id).values(**values))
 
 

@@ -45,7 +45,9 @@ class StoreGauges(Collector):
             "calsync_connections", "Calendar connections by status.", labels=["status"]
         )
         letters = GaugeMetricFamily(
-            "calsync_dead_letters", "Dead letters kept in the store, by queue.", labels=["queue"]
+            "calsync_dead_letters",
+            "Dead letters waiting in the store (never replayed), by queue.",
+            labels=["queue"],
         )
         oldest = GaugeMetricFamily(
             "calsync_dead_letter_oldest_age_seconds",
@@ -57,10 +59,11 @@ class StoreGauges(Collector):
                 by_status = conn.execute(
                     sa.select(_c.status, sa.func.count()).group_by(_c.status)
                 ).all()
+                # A replayed letter stays for the record but waits for nobody.
                 by_queue = conn.execute(
-                    sa.select(_d.queue, sa.func.count(), sa.func.min(_d.first_failed_at)).group_by(
-                        _d.queue
-                    )
+                    sa.select(_d.queue, sa.func.count(), sa.func.min(_d.first_failed_at))
+                    .where(_d.last_replayed_at.is_(None))
+                    .group_by(_d.queue)
                 ).all()
         except sa.exc.SQLAlchemyError as error:  # a scrape must not fail with the database
             log.warning("store gauges unavailable", error=str(error))

@@ -228,11 +228,16 @@ def _content_columns(content: AppointmentContent, now: datetime) -> dict[str, An
 
 
 def _replace_children(conn: sa.Connection, account_id: str, plans: Sequence[EventPlan]) -> None:
-    ids = [p.appointment_id for p in plans]
-    conn.execute(
-        appointment_participants.delete().where(appointment_participants.c.appointment_id.in_(ids))
-    )
-    conn.execute(appointment_rooms.delete().where(appointment_rooms.c.appointment_id.in_(ids)))
+    # A new appointment has no children yet; deleting by its id only costs a probe (and on
+    # PostgreSQL, a plan that sometimes scans: tests/bench/test_sync_throughput.py).
+    ids = [p.appointment_id for p in plans if p.kind is not PlanKind.CREATE]
+    if ids:
+        conn.execute(
+            appointment_participants.delete().where(
+                appointment_participants.c.appointment_id.in_(ids)
+            )
+        )
+        conn.execute(appointment_rooms.delete().where(appointment_rooms.c.appointment_id.in_(ids)))
     people = [
         _participant_row(account_id, p.appointment_id, position, person)
         for p in plans

@@ -141,6 +141,9 @@ calendar_connections = sa.Table(
     # starts from no cursor. A flag, not a cleared cursor: a run in progress would write
     # its cursor back over a cleared one.
     sa.Column("full_sync_requested", sa.Boolean, nullable=False, server_default=sa.false()),
+    # When the last sync run that read to the end started: a hint received before then asked
+    # for nothing that run did not read, so it is acknowledged without another sync.
+    sa.Column("sync_covered_until", UtcDateTime, nullable=True),
     *_timestamps(),
     sa.ForeignKeyConstraint(
         ["account_id", "user_id"], ["users.account_id", "users.id"], ondelete="CASCADE"

@@ -7,6 +7,7 @@ cancellations, expired cursors, revoked grants and coalesced hints.
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -291,6 +292,31 @@ def test_a_held_connection_coalesces_hints(store: sa.Engine, harness: Harness) -
     assert other.handle_hint(connection_id, "hint-x") is SyncOutcome.COALESCED
     assert world.appointments() == []  # the holder will sync, not us
     assert world.connections.stalled() == []  # the lease is live, nothing is stuck
+
+
+def test_hints_received_before_a_finished_sync_started_are_covered_without_a_call(
+    store: sa.Engine, harness: Harness
+) -> None:
+    # Given hints queued while a first sync ran (received before it started)
+    world = World(store, harness)
+    connection_id = world.connect("karl", KARL)
+    world.meeting("karl", "Call", attendees=("eva@kund.se",))
+    queued_at = datetime.now(UTC) - timedelta(seconds=5)
+    assert world.syncer.handle_hint(connection_id, "first", queued_at) is SyncOutcome.SYNCED
+    harness.admin.clear_requests()
+
+    # When the queued hints are consumed after it finished
+    outcomes = {world.syncer.handle_hint(connection_id, f"queued-{n}", queued_at) for n in range(5)}
+
+    # Then they are acknowledged without reading the calendar again
+    assert outcomes == {SyncOutcome.COVERED}
+    assert [r for r in harness.admin.requests() if re.search(harness.list_path, r["path"])] == []
+
+    # But a hint received after that sync started still syncs, and finds the new meeting
+    world.meeting("karl", "Later call", attendees=("eva@kund.se",), day=3)
+    later = datetime.now(UTC)
+    assert world.syncer.handle_hint(connection_id, "later", later) is SyncOutcome.SYNCED
+    assert {a.subject for a in world.appointments()} == {"Call", "Later call"}
 
 
 def test_r15_one_meeting_in_two_calendars_is_one_appointment(
