@@ -227,11 +227,13 @@ def test_a_worker_killed_mid_page_loses_nothing_and_duplicates_nothing(
 
     # When the worker gets SIGKILL once the first page is stored and the second page's
     # listing has started at the sandbox
+    # (The worker reads the next page while it writes the current one, so the second
+    # listing may start before the first page is stored: wait for both.)
     wait_for(
-        lambda: delayed_left(cluster, provider),
-        lambda left: left <= DELAYED - 2,
+        lambda: (delayed_left(cluster, provider), len(cluster.subjects())),
+        lambda progress: progress[0] <= DELAYED - 2 and progress[1] > 0,
         30,
-        "the second page's listing started",
+        "the first page stored and the second page's listing started",
     )
     stored_before = len(cluster.subjects())
     ((_id, requested, done, holder),) = cluster.sync_state()
