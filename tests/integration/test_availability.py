@@ -40,21 +40,6 @@ DST_WEEK = {"from": "2026-10-22T00:00:00+02:00", "to": "2026-10-28T00:00:00+01:0
 PROVIDER_CALL = {Provider.GOOGLE: "/freeBusy", Provider.MICROSOFT: "/calendar/getSchedule"}
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def admins(sandbox: SandboxServer) -> Iterator[dict[Provider, SandboxAdminClient]]:
-    with (
-        SandboxAdminClient(sandbox.google_url) as google,
-        SandboxAdminClient(sandbox.graph_url) as graph,
-    ):
-        yield {Provider.GOOGLE: google, Provider.MICROSOFT: graph}
-
-
 def sandbox_settings(sandbox: SandboxServer, store: sa.Engine, var_dir: Path) -> Settings:
     """The settings ``calsync serve`` would read, pointed at the sandboxes and the store."""
     return Settings.from_env(

@@ -21,21 +21,6 @@ from tests.support.live_world import ACCOUNT, CLIENT, Json, World, live_world
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def admins(sandbox: SandboxServer) -> Iterator[dict[Provider, SandboxAdminClient]]:
-    with (
-        SandboxAdminClient(sandbox.google_url) as google,
-        SandboxAdminClient(sandbox.graph_url) as graph,
-    ):
-        yield {Provider.GOOGLE: google, Provider.MICROSOFT: graph}
-
-
 @pytest.fixture
 def world(
     tmp_path: Path,

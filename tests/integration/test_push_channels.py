@@ -24,21 +24,6 @@ Json = dict[str, Any]
 SECRET = "s3cret-" + "x" * 40
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def admins(sandbox: SandboxServer) -> Iterator[dict[Provider, SandboxAdminClient]]:
-    with (
-        SandboxAdminClient(sandbox.google_url) as google,
-        SandboxAdminClient(sandbox.graph_url) as graph,
-    ):
-        yield {Provider.GOOGLE: google, Provider.MICROSOFT: graph}
-
-
 def _harness(provider: Provider, sandbox: SandboxServer, admins: Any) -> Harness:
     admin = admins[provider]
     admin.reset()

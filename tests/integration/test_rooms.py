@@ -42,21 +42,6 @@ ROOMS_CALL = {Provider.GOOGLE: "/resources/calendars", Provider.MICROSOFT: "/pla
 REFUSAL = {Provider.GOOGLE: 400, Provider.MICROSOFT: 403}
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def admins(sandbox: SandboxServer) -> Iterator[dict[Provider, SandboxAdminClient]]:
-    with (
-        SandboxAdminClient(sandbox.google_url) as google,
-        SandboxAdminClient(sandbox.graph_url) as graph,
-    ):
-        yield {Provider.GOOGLE: google, Provider.MICROSOFT: graph}
-
-
 @dataclass
 class World:
     provider: Provider

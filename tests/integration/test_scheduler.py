@@ -42,21 +42,6 @@ START = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 Clock = FrozenDateTimeFactory | StepTickTimeFactory | TickingDateTimeFactory
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def admins(sandbox: SandboxServer) -> Iterator[dict[Provider, SandboxAdminClient]]:
-    with (
-        SandboxAdminClient(sandbox.google_url) as google,
-        SandboxAdminClient(sandbox.graph_url) as graph,
-    ):
-        yield {Provider.GOOGLE: google, Provider.MICROSOFT: graph}
-
-
 @pytest.fixture
 def clock() -> Iterator[Clock]:
     with freeze_time(START, tick=True, real_asyncio=True, ignore=REAL_TIME_MODULES) as frozen:

@@ -30,21 +30,6 @@ from workers.runner import run_workers
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def admins(sandbox: SandboxServer) -> Iterator[dict[Provider, SandboxAdminClient]]:
-    with (
-        SandboxAdminClient(sandbox.google_url) as google,
-        SandboxAdminClient(sandbox.graph_url) as graph,
-    ):
-        yield {Provider.GOOGLE: google, Provider.MICROSOFT: graph}
-
-
 @pytest.fixture
 def log_text() -> Iterator[io.StringIO]:
     stream = io.StringIO()
