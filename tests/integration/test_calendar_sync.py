@@ -84,7 +84,7 @@ class World:
         self.connection_ids[user_id] = record.id
         return record.id
 
-    def new_syncer(self) -> CalendarSyncer:
+    def new_syncer(self, now: datetime = CONNECTED) -> CalendarSyncer:
         source = self.harness.source()
         return CalendarSyncer(
             engine=self.store,
@@ -94,7 +94,7 @@ class World:
             credentials_for=lambda record, stored: self.harness.credentials(
                 self.people[record.user_id], stored.refresh_token
             ),
-            clock=lambda: CONNECTED,
+            clock=lambda: now,
         )
 
     def meeting(
@@ -292,6 +292,53 @@ def test_a_held_connection_coalesces_hints(store: sa.Engine, harness: Harness) -
     assert other.handle_hint(connection_id, "hint-x") is SyncOutcome.COALESCED
     assert world.appointments() == []  # the holder will sync, not us
     assert world.connections.stalled() == []  # the lease is live, nothing is stuck
+
+
+def test_r14_a_past_meeting_keeps_its_time_when_the_calendar_moves_it(
+    store: sa.Engine, harness: Harness
+) -> None:
+    # Given a meeting on 2 December, synced
+    world = World(store, harness)
+    world.connect("karl", KARL)
+    event = world.meeting("karl", "Review", attendees=("eva@kund.se",))
+    world.sync("karl")
+    (before,) = world.appointments()
+
+    # When, after it has ended, the calendar moves it a day later and renames it
+    moved = harness.timed(3, 9, "Review, moved", month=12)
+    changes = {"start": moved["start"], "end": moved["end"]}
+    changes["summary" if harness.provider is Provider.GOOGLE else "subject"] = "Review (done)"
+    harness.admin.update_event(world.people["karl"]["email"], event["id"], changes)
+    later = world.new_syncer(now=datetime(2026, 12, 10, tzinfo=UTC))
+    later.handle_hint(world.connection_ids["karl"], "after-the-meeting")
+
+    # Then the appointment keeps its date and time (R14) but takes the other change
+    (after,) = world.appointments()
+    assert (after.start_at, after.end_at) == (before.start_at, before.end_at)
+    assert after.subject == "Review (done)"
+
+
+def test_r19_a_copy_in_the_same_calendar_is_a_new_appointment(
+    store: sa.Engine, harness: Harness
+) -> None:
+    if harness.provider is Provider.MICROSOFT:
+        pytest.skip("Graph assigns iCalUId itself; the Graph sandbox cannot make a copy")
+    # Given a synced meeting in Karl's calendar
+    world = World(store, harness)
+    world.connect("karl", KARL)
+    world.meeting("karl", "Workshop", attendees=("eva@kund.se",), iCalUID="workshop-1@kund.se")
+    world.sync("karl")
+
+    # When Karl copies it within his calendar: a new event id with the same iCalUID
+    world.meeting(
+        "karl", "Workshop", attendees=("eva@kund.se",), day=9, iCalUID="workshop-1@kund.se"
+    )
+    world.sync("karl", "after-the-copy")
+
+    # Then the copy is a meeting of its own, not an update of the first (R19)
+    appointments = world.appointments()
+    assert len(appointments) == 2
+    assert sorted(a.start_at.day for a in appointments if a.start_at) == [2, 9]
 
 
 def test_hints_received_before_a_finished_sync_started_are_covered_without_a_call(
