@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 from kiota_abstractions.api_error import APIError
+from kiota_abstractions.base_request_configuration import RequestConfiguration
+from kiota_abstractions.headers_collection import HeadersCollection
 from kiota_http.middleware.options import RetryHandlerOption
 from msgraph.generated.models.subscription import Subscription
 
@@ -105,8 +107,15 @@ class GraphPushChannels:
             client_state=secret,
         )
         session = self._session(credentials)
+        # Immutable ids in notifications, like the delta rounds the sync reads (PROVIDERS.md).
+        headers = HeadersCollection()
+        headers.add("Prefer", 'IdType="ImmutableId"')
+        config: RequestConfiguration[Any] = RequestConfiguration(headers=headers)
         created = self._call(
-            session, credentials, lambda: session.client.subscriptions.post(body), "subscriptions"
+            session,
+            credentials,
+            lambda: session.client.subscriptions.post(body, request_configuration=config),
+            "subscriptions",
         )
         if created is None or not created.id or created.expiration_date_time is None:
             raise ProviderUnavailable("Microsoft Graph created a subscription without id or expiry")
