@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from domain.model import Provider
 from infra.sandbox.client import SandboxAdminClient
 from infra.sandbox.server import SandboxServer
+from tests.integration.browser_world import BrowserWorld, browser_world
 
 
 @pytest.fixture(scope="module")
@@ -26,3 +28,47 @@ def admins(sandbox: SandboxServer) -> Iterator[dict[Provider, SandboxAdminClient
         SandboxAdminClient(sandbox.graph_url) as graph,
     ):
         yield {Provider.GOOGLE: google, Provider.MICROSOFT: graph}
+
+
+@pytest.fixture(scope="module")
+def plain_sandbox() -> Iterator[SandboxServer]:
+    """The sandboxes over plain http, for the browser connect (google-auth-oauthlib)."""
+    with SandboxServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def tls_sandbox() -> Iterator[SandboxServer]:
+    """The sandboxes over https, for the browser connect (MSAL wants an https authority)."""
+    with SandboxServer(tls=True) as server:
+        yield server
+
+
+@pytest.fixture
+def make_world(
+    tmp_path: Path,
+    plain_sandbox: SandboxServer,
+    tls_sandbox: SandboxServer,
+    broker_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Callable[..., BrowserWorld]]:
+    """Makes the world of one provider, with extra ``CALSYNC_*`` settings (one per test)."""
+    made: list[Iterator[BrowserWorld]] = []
+
+    def make(provider: Provider, **extra: str) -> BrowserWorld:
+        made.append(
+            browser_world(
+                provider,
+                tmp_path=tmp_path,
+                plain_sandbox=plain_sandbox,
+                tls_sandbox=tls_sandbox,
+                broker_url=broker_url,
+                monkeypatch=monkeypatch,
+                **extra,
+            )
+        )
+        return next(made[-1])
+
+    yield make
+    for generator in made:
+        generator.close()  # type: ignore[attr-defined]

@@ -5,9 +5,8 @@ Repeating it answers the same; another account's user is 404 like a missing one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +14,7 @@ from werkzeug.test import TestResponse
 
 from adapters.sql.connections import ConnectionNotFound
 from domain.model import Provider
-from infra.sandbox.server import SandboxServer
-from tests.integration.browser_world import BrowserWorld, browser_world
+from tests.integration.browser_world import BrowserWorld
 from tests.integration.test_ingest_support import assert_documented
 from tests.support.live_world import ACCOUNT
 from workers.calendar_sync import SyncOutcome
@@ -29,46 +27,6 @@ pytestmark = [
 PROVIDERS = pytest.mark.parametrize(
     "provider", [Provider.GOOGLE, Provider.MICROSOFT], ids=["google", "graph"]
 )
-
-
-@pytest.fixture(scope="module")
-def plain_sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def tls_sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer(tls=True) as server:
-        yield server
-
-
-@pytest.fixture
-def make_world(
-    tmp_path: Path,
-    plain_sandbox: SandboxServer,
-    tls_sandbox: SandboxServer,
-    broker_url: str,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Callable[[Provider], BrowserWorld]]:
-    made: list[Iterator[BrowserWorld]] = []
-
-    def make(provider: Provider) -> BrowserWorld:
-        made.append(
-            browser_world(
-                provider,
-                tmp_path=tmp_path,
-                plain_sandbox=plain_sandbox,
-                tls_sandbox=tls_sandbox,
-                broker_url=broker_url,
-                monkeypatch=monkeypatch,
-            )
-        )
-        return next(made[-1])
-
-    yield make
-    for generator in made:
-        generator.close()  # type: ignore[attr-defined]
 
 
 def _meeting(provider: Provider) -> dict[str, Any]:

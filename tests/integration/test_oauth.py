@@ -13,8 +13,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 import requests
@@ -24,11 +23,9 @@ from adapters.broker.envelope import Envelope, MessageType
 from adapters.calendar.stored import StoredTokens
 from domain.model import Provider
 from infra.log import configure_logging
-from infra.sandbox.server import SandboxServer
 from tests.integration.browser_world import (
     GOOGLE_AUTH_PATH,
     BrowserWorld,
-    browser_world,
     error_code,
     query_of,
     with_query,
@@ -45,48 +42,6 @@ pytestmark = [
 PROVIDERS = pytest.mark.parametrize(
     "provider", [Provider.GOOGLE, Provider.MICROSOFT], ids=["google", "graph"]
 )
-
-
-@pytest.fixture(scope="module")
-def plain_sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def tls_sandbox() -> Iterator[SandboxServer]:
-    with SandboxServer(tls=True) as server:
-        yield server
-
-
-@pytest.fixture
-def make_world(
-    tmp_path: Path,
-    plain_sandbox: SandboxServer,
-    tls_sandbox: SandboxServer,
-    broker_url: str,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Callable[..., BrowserWorld]]:
-    """Makes the world of one provider, with extra ``CALSYNC_*`` settings (one per test)."""
-    made: list[Iterator[BrowserWorld]] = []
-
-    def make(provider: Provider, **extra: str) -> BrowserWorld:
-        made.append(
-            browser_world(
-                provider,
-                tmp_path=tmp_path,
-                plain_sandbox=plain_sandbox,
-                tls_sandbox=tls_sandbox,
-                broker_url=broker_url,
-                monkeypatch=monkeypatch,
-                **extra,
-            )
-        )
-        return next(made[-1])
-
-    yield make
-    for generator in made:
-        generator.close()  # type: ignore[attr-defined]
 
 
 def _initial_hint(connection_id: str) -> Callable[[Envelope], bool]:
