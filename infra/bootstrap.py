@@ -17,7 +17,7 @@ from adapters.broker.factory import publisher_for
 from adapters.broker.publisher import Publisher
 from adapters.calendar.availability import CalendarBusyTimes
 from adapters.calendar.factory import CalendarSources
-from adapters.calendar.push import PushChannelSet
+from adapters.calendar.push import PushChannels, PushChannelSet
 from adapters.calendar.rooms import CalendarRooms
 from adapters.calendar.source import Credentials
 from adapters.calendar.stored import StoredTokens
@@ -141,12 +141,15 @@ class Container:
     def push_channels(self) -> PushChannelSet:
         return PushChannelSet()
 
-    def channel_keeper(self) -> ChannelKeeper:
+    def channel_keeper(
+        self, push_channels_for: Callable[[str], PushChannels] | None = None
+    ) -> ChannelKeeper:
+        """Opens, renews and replaces push channels (with these adapters, if given)."""
         return ChannelKeeper(
             channels=self.channels,
             connections=self.connections,
             upkeep=SqlUpkeep(self.engine),
-            push_channels_for=self.push_channels,
+            push_channels_for=push_channels_for or self.push_channels,
             credentials_for=self.credentials_for,
             publisher=self.publisher,
             endpoints=ChannelEndpoints(self.settings.public_url),

@@ -22,11 +22,9 @@ stopped, grant forgotten, appointments kept.
 
 from __future__ import annotations
 
-import secrets
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -49,6 +47,7 @@ from adapters.sql.tables import accounts, users
 from domain.model import Provider
 from infra.credentials import credentials_for
 from infra.settings import Settings
+from workers.channel_upkeep import close_quietly
 
 if TYPE_CHECKING:
     from infra.bootstrap import Container
@@ -57,7 +56,6 @@ log = structlog.get_logger("calsync.connect")
 
 #: Channel lifetime asked for: just under Graph's 10080-minute maximum (Google grants up
 #: to 7 days too). Renewal is the connections worker's job.
-CHANNEL_LIFETIME = timedelta(minutes=10080 - 60)
 #: Seconds to wait for the broker to confirm the initial sync hint.
 PUBLISH_TIMEOUT = 10.0
 
@@ -308,13 +306,7 @@ def _close_at_provider(
 
     ``channels`` must be the adapter of ``credentials.provider``.
     """
-    try:
-        channels.close(credentials, channel_id, resource_id)
-    except (CalendarSourceError, ValueError) as error:
-        # It expires by itself; its notifications meet a stopped channel meanwhile.
-        log.warning(
-            "old channel not stopped at the provider", channel_id=channel_id, error=str(error)
-        )
+    close_quietly(channels, credentials, channel_id, resource_id)
 
 
 def _open_channel(
@@ -324,43 +316,12 @@ def _open_channel(
     credentials: Credentials,
 ) -> tuple[str | None, datetime | None, str | None]:
     """Open the connection's push channel; returns (id, expiry, error)."""
-    public = container.settings.public_url.rstrip("/")
-    secret = secrets.token_urlsafe(32)
-    channel_id = uuid.uuid4().hex
-    google = credentials.provider is Provider.GOOGLE
-    if google:
-        container.channels.register(channel_id, record.id, record.provider, secret)
+    keeper = container.channel_keeper(push_channels_for=lambda _provider: channels)
     try:
-        opened = channels.open(
-            credentials,
-            channel_id=channel_id,
-            secret=secret,
-            address=f"{public}/webhooks/{record.provider}",
-            lifecycle_address=None if google else f"{public}/webhooks/microsoft/lifecycle",
-            expires_at=datetime.now(UTC) + CHANNEL_LIFETIME,
-        )
-    except (CalendarSourceError, ValueError) as error:
-        if google:
-            container.channels.stop(channel_id)
+        opened = keeper.open(record, credentials)
+    except (CalendarSourceError, ValueError, sa.exc.SQLAlchemyError) as error:
         log.warning("push channel not opened", connection_id=record.id, error=str(error))
         return None, None, f"push channel not opened: {error}"
-    if google:
-        container.channels.update_opened(
-            channel_id, resource_id=opened.resource_id, expires_at=opened.expires_at
-        )
-    else:
-        try:
-            container.channels.register(
-                opened.id,
-                record.id,
-                record.provider,
-                secret,
-                resource_id=opened.resource_id,
-                expires_at=opened.expires_at,
-            )
-        except (sa.exc.SQLAlchemyError, ValueError) as error:
-            _close_at_provider(channels, credentials, opened.id, opened.resource_id)
-            return None, None, f"push channel not registered: {error}"
     return opened.id, opened.expires_at, None
 
 

@@ -119,7 +119,7 @@ class ChannelKeeper:
                 expires_at=opened.expires_at,
             )
         except (sa.exc.SQLAlchemyError, ValueError):
-            self._close_quietly(push, credentials, opened.id, opened.resource_id)
+            close_quietly(push, credentials, opened.id, opened.resource_id)
             raise
         return opened
 
@@ -165,7 +165,7 @@ class ChannelKeeper:
             credentials = self._credentials(record)
             push = self._push_channels_for(record.provider)
             for old in self._channels.active_for(connection_id):
-                self._close_quietly(push, credentials, old.id, old.resource_id)
+                close_quietly(push, credentials, old.id, old.resource_id)
                 self._channels.stop(old.id)
             opened = self.open(record, credentials)
         except AuthorizationRevoked as error:
@@ -199,7 +199,7 @@ class ChannelKeeper:
         push = self._push_channels_for(record.provider)
         for channel in self._channels.active_for(record.id):
             if channel.id == old:
-                self._close_quietly(push, credentials, channel.id, channel.resource_id)
+                close_quietly(push, credentials, channel.id, channel.resource_id)
                 self._channels.stop(channel.id)
         log.info("channel renewed", connection_id=record.id, old=old, new=opened.id)
 
@@ -222,14 +222,15 @@ class ChannelKeeper:
         stored = StoredTokens.load(self._connections.credentials(record.id))
         return self._credentials_for(record, stored)
 
-    @staticmethod
-    def _close_quietly(
-        push: PushChannels, credentials: Credentials, channel_id: str, resource_id: str | None
-    ) -> None:
-        try:
-            push.close(credentials, channel_id, resource_id)
-        except (CalendarSourceError, ValueError) as error:
-            # It expires by itself; its notifications meet a stopped channel meanwhile.
-            log.warning(
-                "old channel not stopped at the provider", channel_id=channel_id, error=str(error)
-            )
+
+def close_quietly(
+    push: PushChannels, credentials: Credentials, channel_id: str, resource_id: str | None
+) -> None:
+    """Stop one channel at the provider; a failure is logged, not raised (it expires by
+    itself, and its notifications meet a stopped channel meanwhile)."""
+    try:
+        push.close(credentials, channel_id, resource_id)
+    except (CalendarSourceError, ValueError) as error:
+        log.warning(
+            "old channel not stopped at the provider", channel_id=channel_id, error=str(error)
+        )
