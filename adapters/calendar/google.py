@@ -14,19 +14,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from google.auth.exceptions import RefreshError
 from google.oauth2.credentials import Credentials as GoogleCredentials
 from googleapiclient.discovery import build
-from googleapiclient.errors import Error as GoogleApiClientError
-from googleapiclient.errors import HttpError
 
-from adapters.calendar.errors import ProviderUnavailable
 from adapters.calendar.google_errors import (
-    TRANSPORT_ERRORS,
-    is_transient,
-    retry_after_of,
-    translate_http_error,
-    translate_refresh_error,
+    call_google,
 )
 from adapters.calendar.google_mapping import google_event
 from adapters.calendar.retry import RetryPolicy
@@ -149,19 +141,7 @@ class GoogleCalendarSource:
             request = session.events.list(**params)
             return dict(request.execute(num_retries=0))
 
-        try:
-            return self._retry.call(
-                list_once, is_transient=is_transient, retry_after_of=retry_after_of
-            )
-        except HttpError as error:
-            raise translate_http_error(error) from None
-        except RefreshError as error:
-            raise translate_refresh_error(error) from None
-        except TRANSPORT_ERRORS as error:
-            raise ProviderUnavailable(f"Google Calendar unreachable: {error!r}") from None
-        except (GoogleApiClientError, ValueError) as error:
-            # A 2xx answer the client could not read (not JSON, or not the expected shape).
-            raise ProviderUnavailable(f"Google Calendar answered unreadably: {error!r}") from None
+        return call_google(self._retry, list_once, "events.list")
 
 
 def build_session(credentials: Credentials) -> GoogleSession:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import TypeVar
 
 import httplib2
 from google.auth.exceptions import RefreshError, TransportError
+from googleapiclient.errors import Error as GoogleApiClientError
 from googleapiclient.errors import HttpError
 
 from adapters.calendar.errors import (
@@ -16,12 +19,14 @@ from adapters.calendar.errors import (
     ProviderRejected,
     ProviderUnavailable,
 )
-from adapters.calendar.retry import parse_retry_after
+from adapters.calendar.retry import RetryPolicy, parse_retry_after
 
 #: 403 reasons that mean "slow down" rather than "forbidden" (PROVIDERS.md A6).
 RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"})
 
 #: Failures to reach Google at all (API or token endpoint).
+T = TypeVar("T")
+
 TRANSPORT_ERRORS = (OSError, httplib2.HttpLib2Error, TransportError)
 
 
@@ -81,3 +86,24 @@ def translate_refresh_error(error: RefreshError) -> CalendarSourceError:
     if getattr(error, "retryable", False):
         return ProviderUnavailable(f"Google token endpoint failing: {error.args[0]}")
     return ProviderRejected(f"Google token refresh refused: {error.args[0]}", None, code or "")
+
+
+def call_google(retry: RetryPolicy, action: Callable[[], T], operation: str) -> T:
+    """Run one Google API call under ``retry``; whatever still fails leaves as our error.
+
+    Args:
+        retry: retries for 429, rate-limit 403s, 5xx and connection errors.
+        action: the call (``request.execute(num_retries=0)``: ``retry`` does the retrying).
+        operation: the call's name in error messages (``events.list``, ``channels.stop``...).
+    """
+    try:
+        return retry.call(action, is_transient=is_transient, retry_after_of=retry_after_of)
+    except HttpError as error:
+        raise translate_http_error(error, operation) from None
+    except RefreshError as error:
+        raise translate_refresh_error(error) from None
+    except TRANSPORT_ERRORS as error:
+        raise ProviderUnavailable(f"Google {operation}: unreachable: {error!r}") from None
+    except (GoogleApiClientError, ValueError) as error:
+        # A 2xx answer the client could not read (not JSON, or not the expected shape).
+        raise ProviderUnavailable(f"Google {operation} answered unreadably: {error!r}") from None

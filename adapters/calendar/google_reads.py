@@ -11,19 +11,11 @@ from collections.abc import Callable
 from datetime import UTC
 from typing import Any
 
-from google.auth.exceptions import RefreshError
 from google.oauth2.credentials import Credentials as GoogleCredentials
-from googleapiclient.errors import Error as GoogleApiClientError
-from googleapiclient.errors import HttpError
 
-from adapters.calendar.errors import ProviderUnavailable
 from adapters.calendar.google import GoogleSession, adopt_access_token, close_session, naive_utc
 from adapters.calendar.google_errors import (
-    TRANSPORT_ERRORS,
-    is_transient,
-    retry_after_of,
-    translate_http_error,
-    translate_refresh_error,
+    call_google,
 )
 from adapters.calendar.reads import INTERACTIVE_RETRY
 from adapters.calendar.retry import RetryPolicy
@@ -97,20 +89,7 @@ class GoogleReader:
         return GoogleSession(service, google_credentials, {credentials.refresh_token})
 
     def _call(self, action: Callable[[], Any], operation: str) -> Any:
-        try:
-            return self._retry.call(
-                action, is_transient=is_transient, retry_after_of=retry_after_of
-            )
-        except HttpError as error:
-            raise translate_http_error(error, operation) from None
-        except RefreshError as error:
-            raise translate_refresh_error(error) from None
-        except TRANSPORT_ERRORS as error:
-            raise ProviderUnavailable(f"Google {operation}: unreachable: {error!r}") from None
-        except (GoogleApiClientError, ValueError) as error:
-            raise ProviderUnavailable(
-                f"Google {operation} answered unreadably: {error!r}"
-            ) from None
+        return call_google(self._retry, action, operation)
 
 
 def unreported_tokens(session: GoogleSession, credentials: Credentials) -> RefreshedTokens | None:

@@ -12,9 +12,6 @@ from typing import Any, TypeVar
 
 import google_auth_httplib2
 import httplib2
-from google.auth.exceptions import RefreshError
-from googleapiclient.errors import Error as GoogleApiClientError
-from googleapiclient.errors import HttpError
 
 from adapters.calendar.errors import ProviderRejected, ProviderUnavailable
 from adapters.calendar.google import (
@@ -24,11 +21,7 @@ from adapters.calendar.google import (
     close_session,
 )
 from adapters.calendar.google_errors import (
-    TRANSPORT_ERRORS,
-    is_transient,
-    retry_after_of,
-    translate_http_error,
-    translate_refresh_error,
+    call_google,
 )
 from adapters.calendar.push import MAX_GOOGLE_CHANNEL_ID, MAX_GOOGLE_TOKEN, OpenedChannel
 from adapters.calendar.retry import RetryPolicy
@@ -156,17 +149,4 @@ class GooglePushChannels:
         return dict(answer or {})
 
     def _call(self, action: Callable[[], T], operation: str) -> T:
-        try:
-            return self._retry.call(
-                action, is_transient=is_transient, retry_after_of=retry_after_of
-            )
-        except HttpError as error:
-            raise translate_http_error(error, operation) from None
-        except RefreshError as error:
-            raise translate_refresh_error(error) from None
-        except TRANSPORT_ERRORS as error:
-            raise ProviderUnavailable(f"Google {operation}: unreachable: {error!r}") from None
-        except (GoogleApiClientError, ValueError) as error:
-            raise ProviderUnavailable(
-                f"Google {operation} answered unreadably: {error!r}"
-            ) from None
+        return call_google(self._retry, action, operation)
