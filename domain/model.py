@@ -166,6 +166,8 @@ class ProviderEvent:
             one canonical form (UTC ISO-8601, or an ISO date for all-day series) so that
             the same instance compares equal across calendars and providers.
         organizer_email: raw, as the provider gives it.
+        origin_appointment_id: the appointment id our write-back tagged the event with
+            (R25); whose account it belongs to is for the caller to check.
     """
 
     provider: Provider
@@ -182,6 +184,7 @@ class ProviderEvent:
     organizer_email: str | None = None
     attendees: tuple[Attendee, ...] = ()
     video_url: str | None = None
+    origin_appointment_id: str | None = None
 
     @property
     def is_cancelled(self) -> bool:

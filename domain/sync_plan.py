@@ -12,6 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from domain.company import choose_company
+from domain.crm_save import merge_participants
 from domain.eligibility import SyncWindow, decide_eligibility
 from domain.meetings import EventLink, MatchKind, match_event, participants_with_calendar_owners
 from domain.model import EventVersion, Participant, Provider, ProviderEvent, Response, Room
@@ -19,6 +20,7 @@ from domain.participants import Resolution
 from domain.schedule import reconcile_inbound_timing
 from domain.timing import Timed, Timing
 from domain.versions import UpsertDecision, decide_upsert, is_newer
+from domain.writeback import description_read_back
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,21 @@ class CalendarOwner:
 
 
 @dataclass(frozen=True)
+class CrmSaved:
+    """What the CRM saved of an appointment, which the calendar's copy never takes away.
+
+    The calendar may hold fewer people than the CRM (saved without inviting on Graph, R21,
+    or made before the connection, R27) and shows the agenda inside the description (R20):
+    an event read back adds the people it lists but keeps the CRM's, and its description
+    only replaces the CRM's when it was edited in the calendar.
+    """
+
+    description: str
+    agenda: str
+    participants: tuple[Participant, ...]
+
+
+@dataclass(frozen=True)
 class StoredAppointment:
     """What the store knows of an appointment a page's event may update or join.
 
@@ -40,6 +57,7 @@ class StoredAppointment:
         owners: user id of every calendar still showing the meeting, to that user's address.
         latest_version: the newest version among all its links; a copy of the meeting in
             another calendar only rewrites the content when it is newer still (R16).
+        crm: what the CRM saved, for appointments it saved; None for the others.
     """
 
     appointment_id: str
@@ -49,6 +67,7 @@ class StoredAppointment:
     company_set_by_hand: bool
     owners: Mapping[str, str] = field(default_factory=dict)
     latest_version: EventVersion | None = None
+    crm: CrmSaved | None = None
 
 
 @dataclass(frozen=True)
@@ -196,6 +215,8 @@ def plan_event(
     joined = (
         stored.get(match.appointment_id or "") if match.kind is MatchKind.SAME_MEETING else None
     )
+    if match.kind is MatchKind.NEW and event.origin_appointment_id:
+        joined = _written_by_us(event.origin_appointment_id, owner, stored)
     if joined is not None:
         return _plan_join(event, resolution, owner, joined, now)
     ineligible = decide_eligibility(event, resolution, owner.user_id, window)
@@ -212,6 +233,23 @@ def plan_event(
         link=_link(event, owner, appointment_id),
         reason="copy of a meeting in this calendar (R19)" if match.kind is MatchKind.COPY else None,
     )
+
+
+def _written_by_us(
+    appointment_id: str, owner: CalendarOwner, stored: Mapping[str, StoredAppointment]
+) -> StoredAppointment | None:
+    """The appointment our write-back created this event for, when its link is not stored yet.
+
+    The notification of our own write can be synced before the write's commit stores the
+    link; the event's tag names the appointment, so it joins it instead of making a second
+    one (R25). Only an appointment the CRM saved counts (the caller loads it within the
+    account only), and not once this calendar already shows it: a copy of our event made
+    in the calendar carries the tag too, and is a new meeting (R19).
+    """
+    appointment = stored.get(appointment_id)
+    if appointment is None or appointment.crm is None or owner.user_id in appointment.owners:
+        return None
+    return appointment
 
 
 def _plan_cancellation(event: ProviderEvent, link: EventLink | None) -> EventPlan:
@@ -307,9 +345,14 @@ def _content(
         now,
         (appointment.time_zone if appointment else None) or time_zone,
     )
+    description = event.description
+    crm = appointment.crm if appointment else None
+    if crm is not None:
+        description, _agenda = description_read_back(description, crm.description, crm.agenda)
+        participants = merge_participants((participants, crm.participants))
     return AppointmentContent(
         subject=event.subject,
-        description=event.description,
+        description=description,
         location=event.location,
         timing=timing,
         time_zone=time_zone,

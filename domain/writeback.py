@@ -1,7 +1,9 @@
 """What the CRM writes to a calendar, and when it writes nothing (R20, R21, R24, R25, R27)."""
 
 import hashlib
+import html
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, is_dataclass
 from datetime import date, datetime
@@ -93,6 +95,45 @@ def writeback_fingerprint(fields: Mapping[str, object]) -> str:
 def needs_write(last_fingerprint: str | None, fields: Mapping[str, object]) -> bool:
     """Return True unless ``fields`` are exactly what was last written (R25)."""
     return last_fingerprint != writeback_fingerprint(fields)
+
+
+#: The line that introduces the agenda in an event's description.
+AGENDA_HEADING = "Agenda:"
+
+
+def event_body(description: str, agenda: str) -> str:
+    """The text of the event a CRM appointment writes: its description, then its agenda.
+
+    Invitations show the event's description, so the agenda goes there, under its heading,
+    for the participants to read (R20).
+    """
+    description, agenda = description.strip(), agenda.strip()
+    if not agenda:
+        return description
+    heading = f"{AGENDA_HEADING}\n{agenda}"
+    return f"{description}\n\n{heading}" if description else heading
+
+
+def description_read_back(event_text: str, description: str, agenda: str) -> tuple[str, str]:
+    """The appointment's description and agenda after reading ``event_text`` from the calendar.
+
+    Our own write comes back holding ``event_body(description, agenda)``, perhaps as HTML
+    and with the provider's additions around it (Outlook appends the Teams join block):
+    that changes nothing (R25). Any other text was edited in the calendar and becomes the
+    description; the agenda, which the calendar cannot tell apart, stays.
+    """
+    ours = _plain(event_body(description, agenda))
+    if ours in _plain(event_text):
+        return description, agenda
+    return event_text, agenda
+
+
+def _plain(text: str) -> str:
+    """Text without markup, entities or runs of white space, for comparing bodies."""
+    return " ".join(html.unescape(_TAG.sub(" ", text)).split())
+
+
+_TAG = re.compile(r"<[^>]*>")
 
 
 def _normalised(emails: Iterable[str]) -> list[str]:

@@ -21,6 +21,7 @@ from adapters.calendar.push import PushChannels, PushChannelSet
 from adapters.calendar.rooms import CalendarRooms
 from adapters.calendar.source import Credentials
 from adapters.calendar.stored import StoredTokens
+from adapters.calendar.writes import CalendarWriters
 from adapters.crypto import TokenCipher
 from adapters.sql.accounts import SqlAccounts
 from adapters.sql.appointments import SqlAppointments
@@ -48,11 +49,15 @@ from workers.crm import CrmHandler
 from workers.outbox_relay import OutboxRelay
 from workers.parker import DeadLetterParker
 from workers.runner import Runnable
-from workers.scheduler import Scheduler, UpkeepJobs
+from workers.scheduler import Job, Scheduler, UpkeepJobs
 from workers.sync import SyncHandler
+from workers.writeback import WritebackHandler
+from workers.writeback_waiting import WaitingWrites
 
 #: Seconds a readiness probe may wait for the broker before calling it unavailable.
 BROKER_PROBE_TIMEOUT = 2.0
+#: How often writes waiting for their organizer's calendar are looked at.
+WRITE_WAITING_EVERY = timedelta(minutes=1)
 
 
 @dataclass
@@ -138,6 +143,16 @@ class Container:
         )
 
     @cached_property
+    def calendar_writers(self) -> CalendarWriters:
+        """Writers of CRM appointments to calendars, one per provider (worker retries)."""
+        return CalendarWriters()
+
+    def writeback_handler(self) -> WritebackHandler:
+        return WritebackHandler(
+            self.engine, self.connections, self.calendar_writers, self.credentials_for
+        )
+
+    @cached_property
     def push_channels(self) -> PushChannelSet:
         return PushChannelSet()
 
@@ -162,7 +177,8 @@ class Container:
             connections=self.connections,
             keeper=self.channel_keeper(),
         )
-        return Scheduler(SqlJobs(self.engine), jobs.jobs())
+        waiting = Job("write_waiting", WRITE_WAITING_EVERY, WaitingWrites(self.engine).run)
+        return Scheduler(SqlJobs(self.engine), [*jobs.jobs(), waiting])
 
     def outbox_relay(self) -> OutboxRelay:
         """Publishes the outbox; safe to run in several processes (rows are locked)."""
@@ -179,6 +195,9 @@ class Container:
                 LifecycleHandler(self.channel_keeper(), self.connections),
             ),
             topology.CRM.name: lambda: Worker(url, topology.CRM, CrmHandler(self.engine)),
+            topology.WRITEBACK.name: lambda: Worker(
+                url, topology.WRITEBACK, self.writeback_handler()
+            ),
             topology.DEAD_LETTER_QUEUE: lambda: DeadLetterParker(url, self.engine),
             # Not a queue: publishes the outbox (calendar write requests) with confirms.
             OutboxRelay.queue_name: self.outbox_relay,
@@ -217,7 +236,7 @@ class Container:
     def close(self) -> None:
         if "calendar_sources" in self.__dict__:
             self.calendar_sources.close()
-        for live in ("busy_times", "room_lists"):
+        for live in ("busy_times", "room_lists", "calendar_writers"):
             if live in self.__dict__:
                 self.__dict__[live].close()
         if "push_channels" in self.__dict__:

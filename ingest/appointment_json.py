@@ -16,6 +16,7 @@ def appointment_json(record: AppointmentRecord) -> dict[str, Any]:
         end = record.end_at.isoformat() if record.end_at else None
     return {
         "id": record.id,
+        "crm_id": record.crm_id,
         "subject": record.subject,
         "description": record.description,
         "agenda": record.agenda,

@@ -69,6 +69,7 @@ ORGANIZER = {
 APPOINTMENT = _object(
     {
         "id": _STRING,
+        "crm_id": {**_OPTIONAL_STRING, "description": "the CRM's id, for appointments it saved"},
         "subject": _STRING,
         "description": _STRING,
         "agenda": _STRING,

@@ -31,7 +31,7 @@ import structlog
 from adapters.broker import topology
 from adapters.broker.envelope import Envelope, MessageType, message_id_for
 from adapters.directory_file import CompanyEntry, ContactEntry, UserEntry
-from adapters.sql import crm_store
+from adapters.sql import crm_store, writeback_store
 from adapters.sql.appointments import AppointmentRecord, ParticipantRow, RoomRow, save_appointment
 from adapters.sql.crm_store import CrmSide, OutboxMessage
 from domain.company import choose_company
@@ -240,7 +240,7 @@ class CrmHandler:
                 message_id=request.id,
                 account_id=account_id,
                 routing_key=topology.WRITEBACK.name,
-                ordering_key=f"appointment:{appointment_id}",
+                ordering_key=writeback_store.ordering_key(appointment_id),
                 headers={"trace_id": request.trace_id, "type": request.type},
                 body=request.to_json().decode(),
             ),

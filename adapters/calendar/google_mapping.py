@@ -15,6 +15,7 @@ from adapters.calendar.times import (
     parse_instant,
     timed,
 )
+from adapters.calendar.writes import APPOINTMENT_PROPERTY
 from domain.model import Attendee, EventVersion, Provider, ProviderEvent, Response, Timing
 
 Json = Mapping[str, Any]
@@ -53,6 +54,7 @@ def google_event(item: Json) -> ProviderEvent:
         organizer_email=(item.get("organizer") or {}).get("email"),
         attendees=tuple(_attendee(a) for a in item.get("attendees") or () if a.get("email")),
         video_url=_video_url(item),
+        origin_appointment_id=_origin(item),
     )
 
 
@@ -93,6 +95,12 @@ def _attendee(attendee: Json) -> Attendee:
         is_organizer=bool(attendee.get("organizer")),
         optional=bool(attendee.get("optional")),
     )
+
+
+def _origin(item: Json) -> str | None:
+    private = (item.get("extendedProperties") or {}).get("private") or {}
+    value = private.get(APPOINTMENT_PROPERTY)
+    return str(value) if value else None
 
 
 def _video_url(item: Json) -> str | None:

@@ -19,6 +19,7 @@ from adapters.calendar.times import (
     parse_instant,
     timed,
 )
+from adapters.calendar.writes import TRANSACTION_PREFIX
 from domain.model import (
     CANCELLED,
     AllDay,
@@ -88,7 +89,16 @@ def graph_event(item: Json) -> ProviderEvent:
         video_url=(item.get("onlineMeeting") or {}).get("joinUrl")
         or item.get("onlineMeetingUrl")
         or None,
+        origin_appointment_id=_origin(item),
     )
+
+
+def _origin(item: Json) -> str | None:
+    # Graph returns transactionId only to whoever set it: our own creates.
+    transaction = str(item.get("transactionId") or "")
+    if transaction.startswith(TRANSACTION_PREFIX):
+        return transaction[len(TRANSACTION_PREFIX) :] or None
+    return None
 
 
 def _address(holder: Json | None) -> str | None:

@@ -19,13 +19,27 @@ from adapters.sql.tables import (
     appointment_rooms,
     appointments,
     calendar_connections,
+    crm_appointments,
     event_links,
     users,
 )
 from adapters.sql.upsert import dialect_insert
 from domain.meetings import EventLink
-from domain.model import EventVersion, Participant, Provider, ProviderEvent
-from domain.sync_plan import AppointmentContent, EventPlan, PlanKind, StoredAppointment
+from domain.model import (
+    EventVersion,
+    Participant,
+    ParticipantKind,
+    Provider,
+    ProviderEvent,
+    Response,
+)
+from domain.sync_plan import (
+    AppointmentContent,
+    CrmSaved,
+    EventPlan,
+    PlanKind,
+    StoredAppointment,
+)
 from domain.timing import AllDay, Timed, Timing, utc_range
 from domain.versions import version_key
 
@@ -84,8 +98,11 @@ def load_context(
     if uids:
         condition = sa.or_(condition, sa.and_(_l.account_id == account_id, _l.ical_uid.in_(uids)))
     rows = conn.execute(sa.select(event_links).where(condition).order_by(_l.id)).mappings().all()
-    links = [_to_link(row) for row in rows]
-    return links, _stored(conn, {link.appointment_id for link in links})
+    links = [to_link(row) for row in rows]
+    # Events our write-back created name their appointment: load it even without a link
+    # yet (R25); ``_stored`` keeps it to this account.
+    origins = {e.origin_appointment_id for e in events if e.origin_appointment_id}
+    return links, _stored(conn, account_id, {link.appointment_id for link in links} | origins)
 
 
 def apply_plans(
@@ -106,10 +123,12 @@ def apply_plans(
         _add_owners(conn, account_id, connection_id, owner_only)
     links = [p.link for p in plans if p.link is not None and p.kind is not PlanKind.SKIP]
     if links:
-        _upsert_links(conn, account_id, connection_id, links, now)
+        upsert_links(conn, account_id, connection_id, links, now)
 
 
-def _stored(conn: sa.Connection, appointment_ids: set[str]) -> dict[str, StoredAppointment]:
+def _stored(
+    conn: sa.Connection, account_id: str, appointment_ids: set[str]
+) -> dict[str, StoredAppointment]:
     if not appointment_ids:
         return {}
     ids = sorted(appointment_ids)
@@ -151,8 +170,14 @@ def _stored(conn: sa.Connection, appointment_ids: set[str]) -> dict[str, StoredA
             a.time_zone,
             a.company_id,
             a.company_set_by_hand,
-        ).where(a.id.in_(ids))
-    )
+            a.description,
+            a.agenda,
+            crm_appointments.c.appointment_id.label("crm_saved"),
+        )
+        .outerjoin(crm_appointments, crm_appointments.c.appointment_id == a.id)
+        .where(a.id.in_(ids), a.account_id == account_id)
+    ).all()
+    crm_saved = _crm_saved(conn, [row for row in rows if row.crm_saved])
     return {
         row.id: StoredAppointment(
             appointment_id=row.id,
@@ -162,7 +187,36 @@ def _stored(conn: sa.Connection, appointment_ids: set[str]) -> dict[str, StoredA
             company_set_by_hand=row.company_set_by_hand,
             owners=owners.get(row.id, {}),
             latest_version=latest.get(row.id),
+            crm=crm_saved.get(row.id),
         )
+        for row in rows
+    }
+
+
+def _crm_saved(conn: sa.Connection, rows: Sequence[Any]) -> dict[str, CrmSaved]:
+    """What the CRM saved of the appointments in ``rows`` (their current participants)."""
+    if not rows:
+        return {}
+    p = appointment_participants.c
+    people: dict[str, list[Participant]] = defaultdict(list)
+    for person in conn.execute(
+        sa.select(appointment_participants)
+        .where(p.appointment_id.in_(sorted(row.id for row in rows)))
+        .order_by(p.appointment_id, p.position)
+    ):
+        people[person.appointment_id].append(
+            Participant(
+                ParticipantKind(person.kind),
+                person.email,
+                Response(person.response),
+                user_id=person.user_id,
+                contact_id=person.contact_id,
+                company_id=person.company_id,
+                display_name=person.display_name,
+            )
+        )
+    return {
+        row.id: CrmSaved(row.description or "", row.agenda or "", tuple(people[row.id]))
         for row in rows
     }
 
@@ -324,13 +378,14 @@ def _add_owners(
     )
 
 
-def _upsert_links(
+def upsert_links(
     conn: sa.Connection,
     account_id: str,
     connection_id: str,
     links: Sequence[EventLink],
     now: datetime,
 ) -> None:
+    """Insert the links, or overwrite those of the same calendar and event id."""
     rows = [
         {
             "account_id": account_id,
@@ -368,7 +423,7 @@ def _upsert_links(
     conn.execute(stmt, rows)
 
 
-def _to_link(row: Any) -> EventLink:
+def to_link(row: Any) -> EventLink:
     return EventLink(
         appointment_id=row["appointment_id"],
         provider=Provider(row["provider"]),

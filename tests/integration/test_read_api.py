@@ -113,6 +113,7 @@ def test_single_appointment_in_the_contract_shape(store: sa.Engine, api) -> None
     assert response.status_code == 200
     assert response.get_json() == {
         "id": "m1",
+        "crm_id": None,
         "subject": "Meeting m1",
         "description": "",
         "agenda": "",

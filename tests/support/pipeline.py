@@ -7,10 +7,13 @@ has a sandbox calendar, a connection and a push channel of their own.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,10 +27,12 @@ from infra.bootstrap import Container
 from infra.sandbox.client import SandboxAdminClient
 from infra.sandbox.server import SandboxServer
 from infra.settings import Settings
+from ingest.signature import sign
 from tests.factories import article_directory
 from workers.runner import run_workers
 
 SECRET = "pipeline-channel-secret"
+CRM_SECRET = "pipeline-crm-secret"
 ACCOUNT = "exempel"
 #: Where ``book`` puts meetings: 2026-12-02, 09:00-10:00 UTC.
 START, END = "2026-12-02T09:00:00", "2026-12-02T10:00:00"
@@ -72,6 +77,7 @@ class Pipeline:
         with_lucas: bool = False,
         database_url: str | None = None,
         sync_workers: int = 1,
+        queues: Sequence[str] | None = None,
     ) -> None:
         self.provider, self.sandbox = provider, sandbox
         store = {"CALSYNC_DATABASE_URL": database_url} if database_url else {}
@@ -88,6 +94,7 @@ class Pipeline:
                 "CALSYNC_GOOGLE_CLIENT_SECRET": "s",
                 "CALSYNC_MICROSOFT_CLIENT_ID": "calsync-test",
                 "CALSYNC_MICROSOFT_CLIENT_SECRET": "s",
+                "CALSYNC_CRM_SIGNING_SECRET": CRM_SECRET,
             }
         )
         self.container = Container(settings)
@@ -100,6 +107,7 @@ class Pipeline:
         self.users: dict[str, Connected] = {}
         #: Hints each user's channel had accepted, to know when the worker has seen them all.
         self.hints: dict[str, int] = {}
+        self._crm_events = 0
         karl = self.connect("karl", "karl.andersson@exempel.se")
         self.karl = karl.person
         self.connection_id = karl.connection_id
@@ -107,7 +115,7 @@ class Pipeline:
         self.stop = threading.Event()
         self.workers = threading.Thread(
             target=run_workers,
-            args=(self.container.workers(["sync"] * sync_workers),),
+            args=(self.container.workers(queues or ["sync"] * sync_workers),),
             kwargs={"stop": self.stop, "grace_seconds": 5},
             daemon=True,
         )
@@ -222,6 +230,30 @@ class Pipeline:
         return status
 
     # -- the CRM side ------------------------------------------------------------------
+
+    def crm(self, kind: str, data: dict[str, Any], occurred_at: datetime | None = None) -> str:
+        """Post a signed CRM event to ``/crm/events``, as the CRM does; its event id."""
+        self._crm_events += 1
+        event_id = f"crm-{uuid.uuid4().hex[:12]}-{self._crm_events}"
+        moment = occurred_at or datetime.now(UTC)
+        raw = json.dumps(
+            {
+                "id": event_id,
+                "type": kind,
+                "account_id": ACCOUNT,
+                "occurred_at": moment.isoformat(),
+                "data": data,
+            }
+        ).encode()
+        at = int(time.time())
+        response = self.http.post(
+            "/crm/events",
+            data=raw,
+            content_type="application/json",
+            headers={"X-Calsync-Signature": f"t={at},v1={sign(CRM_SECRET, at, raw)}"},
+        )
+        assert response.status_code == 202, response.get_data(as_text=True)
+        return event_id
 
     def calendar(self, user: str = "karl", timeout: float = TIMEOUT) -> list[dict[str, Any]]:
         """``user``'s CRM calendar through the read API, once something is there."""

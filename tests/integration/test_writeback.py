@@ -1,0 +1,350 @@
+"""CRM saves to the calendar and back: ingest -> crm worker -> outbox relay -> write-back
+worker -> sandbox provider -> notification -> sync worker -> read API (R13, R14, R20-R27).
+
+Every test runs on the Google and the Microsoft sandbox through the real
+google-api-python-client and msgraph-sdk, with RabbitMQ; what it checks is what the read
+API answers, what the sandbox's calendar holds, its sent-mail log (recipient by recipient)
+and its request log.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from domain.model import Provider
+from domain.schedule import PAST_RESCHEDULE_MESSAGE
+from infra.sandbox.server import SandboxServer
+from tests.support.pipeline import Pipeline
+from workers.writeback_waiting import WaitingWrites
+
+EVA = "eva@kund.se"  # a contact of Kund AB in the article's directory
+GUEST = "guest@elsewhere.example"
+ROOM = "stora@exempel.se"
+START = datetime(2026, 12, 3, 9, tzinfo=UTC)
+#: Provider requests that write an event (a regex-free test on method and path).
+WRITES = {"POST", "PATCH", "PUT", "DELETE"}
+QUEUES = ["sync", "crm", "writeback", "outbox-relay"]
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxServer]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        with SandboxServer() as server:
+            yield server
+
+
+@pytest.fixture(params=[Provider.GOOGLE, Provider.MICROSOFT], ids=["google", "microsoft"])
+def provider(request: pytest.FixtureRequest) -> Provider:
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def pipeline(
+    provider: Provider, tmp_path: Path, broker_url: str, sandbox: SandboxServer
+) -> Iterator[Pipeline]:
+    made = Pipeline(tmp_path, broker_url, sandbox, provider, with_lucas=True, queues=QUEUES)
+    made.admin.create_room(ROOM, "Stora rummet", capacity=12)
+    made.admin.clear_requests()
+    yield made
+    made.close()
+
+
+def save(pipeline: Pipeline, crm_id: str, **fields: Any) -> str:
+    """Post ``appointment.saved`` for Karl's appointment ``crm_id``; the CRM event id."""
+    data: dict[str, Any] = {
+        "id": crm_id,
+        "organizer_user_id": "karl",
+        "subject": "Demo for Kund AB",
+        "description": "Walk through the offer.",
+        "agenda": "1. Prices\n2. Delivery",
+        "location": "",
+        "start": START.isoformat(),
+        "end": (START + timedelta(hours=1)).isoformat(),
+        "time_zone": "Europe/Stockholm",
+        "user_ids": [],
+        "contact_ids": ["eva"],
+        "emails": [GUEST],
+        "room_emails": [],
+        "video": None,
+        "invite": True,
+    }
+    data.update(fields)
+    return pipeline.crm("appointment.saved", data)
+
+
+def written(pipeline: Pipeline, crm_id: str, state: str = "synced") -> dict[str, Any]:
+    """The appointment the CRM calls ``crm_id``, once its sync state is ``state``."""
+
+    def find() -> dict[str, Any] | None:
+        for item in pipeline.appointments():
+            if item["crm_id"] == crm_id:
+                return pipeline.appointment(item["id"])
+        return None
+
+    found = pipeline.poll(find, lambda a: a is not None and a["sync"]["state"] == state)
+    assert found is not None, f"appointment {crm_id} never stored"
+    assert found["sync"]["state"] == state, found["sync"]
+    return found
+
+
+def rewritten(pipeline: Pipeline, crm_id: str, writes_before: int) -> dict[str, Any]:
+    """The appointment once the provider got a write more than ``writes_before``."""
+    pipeline.poll(lambda: provider_writes(pipeline), lambda w: len(w) > writes_before)
+    return written(pipeline, crm_id)
+
+
+def events(pipeline: Pipeline) -> list[dict[str, Any]]:
+    """Karl's sandbox calendar (live events only)."""
+    found = pipeline.admin.events(pipeline.karl["email"])
+    return [e for e in found if e.get("status") != "cancelled" and not e.get("isCancelled")]
+
+
+def the_event(pipeline: Pipeline) -> dict[str, Any]:
+    (event,) = events(pipeline)
+    return event
+
+
+def people_on(pipeline: Pipeline, event: dict[str, Any]) -> set[str]:
+    """The event's attendees that are people (not rooms, not Karl himself)."""
+    karl = pipeline.karl["email"].lower()
+    if pipeline.provider is Provider.GOOGLE:
+        return {
+            a["email"].lower()
+            for a in event.get("attendees") or []
+            if not a.get("resource") and a["email"].lower() != karl
+        }
+    return {
+        a["emailAddress"]["address"].lower()
+        for a in event.get("attendees") or []
+        if a.get("type") != "resource" and a["emailAddress"]["address"].lower() != karl
+    }
+
+
+def rooms_on(pipeline: Pipeline, event: dict[str, Any]) -> set[str]:
+    if pipeline.provider is Provider.GOOGLE:
+        return {a["email"] for a in event.get("attendees") or [] if a.get("resource")}
+    return {
+        a["emailAddress"]["address"]
+        for a in event.get("attendees") or []
+        if a.get("type") == "resource"
+    }
+
+
+def mail_to(pipeline: Pipeline, recipient: str) -> list[str]:
+    """The kinds of mail the provider sent ``recipient``, in order."""
+    return [m["kind"] for m in pipeline.admin.invitations(recipient)]
+
+
+def provider_writes(pipeline: Pipeline) -> list[dict[str, Any]]:
+    """Requests to the provider's calendar API that change an event."""
+    return [
+        r
+        for r in pipeline.admin.requests()
+        if r["method"] in WRITES and "/events" in r["path"] and "/admin/" not in r["path"]
+    ]
+
+
+def test_r20_save_and_invite_writes_the_event_and_mails_each_participant(
+    pipeline: Pipeline,
+) -> None:
+    # When Karl saves an appointment with Eva (a contact) and a guest, and invites them
+    save(pipeline, "crm-1")
+
+    # Then it is in his calendar once, with both of them, the agenda in the text
+    appointment = written(pipeline, "crm-1")
+    event = the_event(pipeline)
+    assert people_on(pipeline, event) == {EVA, GUEST}
+    text = event.get("description") or event["body"]["content"]
+    assert "Walk through the offer." in text
+    assert "1. Prices" in text
+    # And each participant got exactly one invitation; Karl, the organizer, none
+    assert mail_to(pipeline, EVA) == ["invitation"]
+    assert mail_to(pipeline, GUEST) == ["invitation"]
+    assert mail_to(pipeline, pipeline.karl["email"]) == []
+    # And the appointment is linked to the event it wrote
+    assert [(link["provider"], link["user_id"]) for link in appointment["links"]] == [
+        (pipeline.provider.value, "karl")
+    ]
+    assert appointment["links"][0]["event_id"] == event["id"]
+
+
+def test_r21_save_without_inviting_then_invite_later(pipeline: Pipeline) -> None:
+    # When Karl saves without inviting
+    save(pipeline, "crm-2", invite=False)
+
+    # Then the event is in his calendar and nobody got mail; the participants stay on the
+    # CRM appointment
+    appointment = written(pipeline, "crm-2")
+    event = the_event(pipeline)
+    assert mail_to(pipeline, EVA) == []
+    assert mail_to(pipeline, GUEST) == []
+    assert {p["email"] for p in appointment["participants"]} >= {EVA, GUEST}
+    if pipeline.provider is Provider.MICROSOFT:
+        assert people_on(pipeline, event) == set()  # Graph would mail anyone listed
+
+    # When he later saves it again and invites them
+    writes = len(provider_writes(pipeline))
+    save(pipeline, "crm-2", invite=True)
+    rewritten(pipeline, "crm-2", writes)
+
+    # Then each of them gets one message now, and the event is still the one event
+    expected = "update" if pipeline.provider is Provider.GOOGLE else "invitation"
+    assert pipeline.poll(lambda: mail_to(pipeline, GUEST), bool) == [expected]
+    assert mail_to(pipeline, EVA) == [expected]
+    assert people_on(pipeline, the_event(pipeline)) == {EVA, GUEST}
+
+
+def test_r22_the_providers_video_link_is_stored_on_the_appointment(
+    pipeline: Pipeline,
+) -> None:
+    video = "meet" if pipeline.provider is Provider.GOOGLE else "teams"
+    save(pipeline, "crm-3", video=video)
+
+    appointment = written(pipeline, "crm-3")
+    event = the_event(pipeline)
+    if pipeline.provider is Provider.GOOGLE:
+        assert appointment["video_url"] == event["hangoutLink"]
+        assert appointment["video_url"].startswith("https://meet.google.com/")
+    else:
+        assert appointment["video_url"] == event["onlineMeeting"]["joinUrl"]
+        assert appointment["video_url"].startswith("https://teams.microsoft.com/")
+
+
+def test_r23_a_room_chosen_in_the_crm_is_booked_as_a_resource(pipeline: Pipeline) -> None:
+    save(pipeline, "crm-4", room_emails=[ROOM])
+
+    appointment = written(pipeline, "crm-4")
+
+    assert rooms_on(pipeline, the_event(pipeline)) == {ROOM}
+    assert [room["email"] for room in appointment["rooms"]] == [ROOM]
+
+
+def test_r24_someone_added_in_the_calendar_stays_and_gets_the_update(
+    pipeline: Pipeline,
+) -> None:
+    # Given an appointment written with invitations, and a person added in the calendar
+    save(pipeline, "crm-5")
+    written(pipeline, "crm-5")
+    added = "added@partner.example"
+    add_attendee(pipeline, the_event(pipeline), added)
+
+    # When Karl moves it in the CRM and drops the guest
+    writes = len(provider_writes(pipeline))
+    save(
+        pipeline,
+        "crm-5",
+        emails=[],
+        start=(START + timedelta(hours=2)).isoformat(),
+        end=(START + timedelta(hours=3)).isoformat(),
+    )
+    rewritten(pipeline, "crm-5", writes)
+
+    # Then the person added in the calendar is still there and was told; the guest the CRM
+    # removed is gone and was told so
+    event = the_event(pipeline)
+    assert people_on(pipeline, event) == {EVA, added}
+    assert mail_to(pipeline, added)[-1] == "update"
+    assert mail_to(pipeline, GUEST)[0] == "invitation"
+    assert mail_to(pipeline, GUEST)[-1] == "cancellation"
+
+
+def test_r14_moving_a_past_appointment_is_refused_and_shown(pipeline: Pipeline) -> None:
+    # Given an appointment that has already taken place, written to the calendar
+    past = datetime.now(UTC) - timedelta(days=2)
+    save(pipeline, "crm-6", start=past.isoformat(), end=(past + timedelta(hours=1)).isoformat())
+    written(pipeline, "crm-6")
+    writes = len(provider_writes(pipeline))
+
+    # When the CRM tries to move it
+    save(
+        pipeline,
+        "crm-6",
+        start=datetime.now(UTC).isoformat(),
+        end=(datetime.now(UTC) + timedelta(hours=1)).isoformat(),
+    )
+
+    # Then the save is refused with its reason on the appointment, and the calendar untouched
+    refused = written(pipeline, "crm-6", state="refused")
+    assert refused["sync"]["error"] == PAST_RESCHEDULE_MESSAGE
+    assert len(provider_writes(pipeline)) == writes
+
+
+def test_r25_our_own_writes_notification_changes_nothing_and_writes_nothing(
+    pipeline: Pipeline,
+) -> None:
+    # Given an appointment written to the calendar
+    save(pipeline, "crm-7", invite=False)
+    before = written(pipeline, "crm-7")
+    writes = provider_writes(pipeline)
+
+    # When the provider notifies us of that very write and the sync reads it
+    assert pipeline.notify() in {200, 202}
+    pipeline.synced("karl")
+
+    # Then the appointment is as the CRM saved it, and nothing went back to the provider
+    after = written(pipeline, "crm-7")
+    assert after == before
+    assert provider_writes(pipeline) == writes
+
+    # And a save that changes nothing the calendar shows calls no provider at all
+    pipeline.admin.clear_requests()
+    save(pipeline, "crm-7", invite=False, outcome="won")
+    pipeline.poll(lambda: written(pipeline, "crm-7")["outcome"], lambda o: o == "won")
+    assert provider_writes(pipeline) == []
+
+
+def test_r13_deleting_in_the_crm_leaves_the_event(pipeline: Pipeline) -> None:
+    save(pipeline, "crm-8")
+    written(pipeline, "crm-8")
+
+    pipeline.crm("appointment.deleted", {"id": "crm-8"})
+    pipeline.admin.clear_requests()
+    save(pipeline, "crm-9", subject="A later save, to know the first was handled")
+    written(pipeline, "crm-9")
+
+    assert len(events(pipeline)) == 2
+    assert [r["method"] for r in provider_writes(pipeline)] == ["POST"]
+
+
+def test_r27_appointments_made_before_the_connection_are_written_without_attendees(
+    pipeline: Pipeline,
+) -> None:
+    # Given Lucas saves an appointment with Eva before he has connected a calendar
+    save(pipeline, "crm-10", organizer_user_id="lucas")
+    waiting = written(pipeline, "crm-10", state="not_connected")
+    assert "connected calendar" in waiting["sync"]["error"]
+
+    # When he connects, and the scheduler's job looks at waiting writes
+    lucas = pipeline.connect("lucas", "lucas@gbg.exempel.se")
+    assert WaitingWrites(pipeline.container.engine).run(datetime.now(UTC)) == 1
+
+    # Then it is written to his calendar, without attendees and without invitations
+    written(pipeline, "crm-10")
+    (event,) = [
+        e
+        for e in pipeline.admin.events(lucas.email)
+        if e.get("status") != "cancelled" and not e.get("isCancelled")
+    ]
+    assert people_on(pipeline, event) == set()
+    assert mail_to(pipeline, EVA) == []
+
+
+def add_attendee(pipeline: Pipeline, event: dict[str, Any], email: str) -> None:
+    """Add ``email`` to the event in the calendar, as Karl would in Google or Outlook."""
+    karl = pipeline.karl["email"]
+    if pipeline.provider is Provider.GOOGLE:
+        attendees = [*event.get("attendees", []), {"email": email}]
+        pipeline.admin.update_event(karl, event["id"], {"attendees": attendees})
+    else:
+        attendees = [
+            *event.get("attendees", []),
+            {"emailAddress": {"address": email}, "type": "required"},
+        ]
+        pipeline.admin.update_event(karl, event["id"], {"attendees": attendees})
