@@ -16,11 +16,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
+from adapters.broker.envelope import Envelope
+from adapters.calendar.source import Credentials
+from adapters.calendar.writes import CalendarWriter, EventDraft, WrittenEvent
+from adapters.sql.tables import outbox
 from domain.model import Provider
 from domain.schedule import PAST_RESCHEDULE_MESSAGE
 from infra.sandbox.server import SandboxServer
 from tests.support.pipeline import Pipeline
+from workers.base import MessageContext
+from workers.errors import Permanent
+from workers.writeback import WritebackHandler
 from workers.writeback_waiting import WaitingWrites
 
 EVA = "eva@kund.se"  # a contact of Kund AB in the article's directory
@@ -348,3 +356,142 @@ def add_attendee(pipeline: Pipeline, event: dict[str, Any], email: str) -> None:
             {"emailAddress": {"address": email}, "type": "required"},
         ]
         pipeline.admin.update_event(karl, event["id"], {"attendees": attendees})
+
+
+# -- crashes, races and loops ---------------------------------------------------------------
+
+
+class SimulatedCrash(Exception):
+    """The worker process dying after the provider answered, before our commit."""
+
+
+class CrashAfterWriting:
+    """A real writer whose process "dies" right after each call reached the provider."""
+
+    def __init__(self, writer: CalendarWriter) -> None:
+        self._writer = writer
+
+    def create(self, credentials: Credentials, draft: EventDraft) -> WrittenEvent:
+        self._writer.create(credentials, draft)
+        raise SimulatedCrash
+
+    def update(
+        self,
+        credentials: Credentials,
+        event_id: str,
+        draft: EventDraft,
+        previously_written: tuple[str, ...],
+    ) -> WrittenEvent:
+        self._writer.update(credentials, event_id, draft, previously_written)
+        raise SimulatedCrash
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+@pytest.fixture
+def crm_only(
+    provider: Provider, tmp_path: Path, broker_url: str, sandbox: SandboxServer
+) -> Iterator[Pipeline]:
+    """The pipeline with the sync and CRM workers but no relay: write requests stay in the
+    outbox for the test to hand to a write-back handler of its own."""
+    made = Pipeline(tmp_path, broker_url, sandbox, provider, queues=["sync", "crm"])
+    yield made
+    made.close()
+
+
+def write_request(pipeline: Pipeline, crm_id: str) -> Envelope:
+    """The latest write request the CRM worker put in the outbox for ``crm_id``."""
+    appointment = written(pipeline, crm_id, state="pending")
+    with pipeline.container.engine.connect() as conn:
+        body = conn.execute(
+            sa.select(outbox.c.body)
+            .where(outbox.c.ordering_key == f"appointment:{appointment['id']}")
+            .order_by(outbox.c.id.desc())
+        ).scalar_one()
+    return Envelope.from_json(body)
+
+
+def handler(pipeline: Pipeline, crash: bool = False) -> WritebackHandler:
+    container = pipeline.container
+    writers = container.calendar_writers
+    return WritebackHandler(
+        container.engine,
+        container.connections,
+        (lambda provider: CrashAfterWriting(writers(provider))) if crash else writers,
+        container.credentials_for,
+    )
+
+
+CONTEXT = MessageContext(
+    queue="writeback", attempt=1, max_attempts=6, redelivered=False, headers={}
+)
+
+
+def test_a_crash_between_the_provider_call_and_the_commit_is_replayed_without_a_duplicate(
+    crm_only: Pipeline,
+) -> None:
+    pipeline = crm_only
+    save(pipeline, "crm-20")
+    request = write_request(pipeline, "crm-20")
+
+    # Given the event reached the calendar, and the worker died before committing
+    with pytest.raises(SimulatedCrash):
+        handler(pipeline, crash=True).handle(request, CONTEXT)
+    assert len(events(pipeline)) == 1
+    assert written(pipeline, "crm-20", state="pending")["links"] == []
+
+    # When the request is delivered again
+    handler(pipeline).handle(request, CONTEXT)
+
+    # Then there is still one event, now linked, and nobody was mailed twice
+    appointment = written(pipeline, "crm-20")
+    event = the_event(pipeline)
+    assert [link["event_id"] for link in appointment["links"]] == [event["id"]]
+    assert mail_to(pipeline, EVA) == ["invitation"]
+    assert mail_to(pipeline, GUEST) == ["invitation"]
+
+
+def test_r25_the_sync_reading_our_event_before_the_write_commits_joins_the_appointment(
+    crm_only: Pipeline,
+) -> None:
+    pipeline = crm_only
+    save(pipeline, "crm-21", invite=False)
+    request = write_request(pipeline, "crm-21")
+    with pytest.raises(SimulatedCrash):
+        handler(pipeline, crash=True).handle(request, CONTEXT)
+    before = written(pipeline, "crm-21", state="pending")
+
+    # When the notification of that write is synced before the write is stored
+    assert pipeline.notify() in {200, 202}
+    pipeline.synced("karl")
+
+    # Then the event joined the CRM's appointment: no second appointment, and what the CRM
+    # saved (participants even where the calendar lists none, description, agenda) stays
+    (joined,) = pipeline.appointments()
+    assert joined["id"] == before["id"]
+    assert [link["event_id"] for link in joined["links"]] == [the_event(pipeline)["id"]]
+    for field in ("subject", "description", "agenda", "participants", "start", "end"):
+        assert joined[field] == before[field], field
+
+    # And the replayed write completes it, still with one event
+    handler(pipeline).handle(request, CONTEXT)
+    assert len(written(pipeline, "crm-21")["links"]) == 1
+    assert len(events(pipeline)) == 1
+
+
+def test_a_write_the_provider_refuses_is_shown_and_dead_lettered_not_retried(
+    crm_only: Pipeline,
+) -> None:
+    pipeline = crm_only
+    save(pipeline, "crm-22")
+    request = write_request(pipeline, "crm-22")
+    path = "/calendars/primary/events" if pipeline.provider is Provider.GOOGLE else "/events"
+    pipeline.admin.fail_next(400, path=path, method="POST")
+
+    with pytest.raises(Permanent, match="refused the write"):
+        handler(pipeline).handle(request, CONTEXT)
+
+    failed = written(pipeline, "crm-22", state="failed")
+    assert failed["sync"]["error"]
+    assert events(pipeline) == []
