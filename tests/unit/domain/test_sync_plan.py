@@ -7,10 +7,26 @@ from dataclasses import replace
 from datetime import timedelta
 
 from domain.meetings import EventLink
-from domain.model import Attendee, EventVersion, Provider, ProviderEvent, Response
+from domain.model import (
+    Attendee,
+    EventVersion,
+    Participant,
+    ParticipantKind,
+    Provider,
+    ProviderEvent,
+    Response,
+)
 from domain.participants import resolve_attendees
-from domain.sync_plan import CalendarOwner, EventPlan, PlanKind, StoredAppointment, plan_page
+from domain.sync_plan import (
+    CalendarOwner,
+    CrmSaved,
+    EventPlan,
+    PlanKind,
+    StoredAppointment,
+    plan_page,
+)
 from domain.timing import Timed
+from domain.writeback import event_body
 from tests.unit.domain.builders import (
     STOCKHOLM,
     an_event,
@@ -249,3 +265,81 @@ def test_r18_a_company_set_by_hand_survives_a_sync() -> None:
 
     assert result.content is not None
     assert result.content.company_id == "by-hand"
+
+
+# -- events our write-back wrote (R21, R25) ---------------------------------------------------
+
+CRM_PEOPLE = (
+    Participant(ParticipantKind.USER, "karl@exempel.se", Response.ORGANIZER, user_id="karl"),
+    Participant(
+        ParticipantKind.CONTACT,
+        "eva@kund.se",
+        Response.NEEDS_ACTION,
+        contact_id="eva",
+        company_id="kund",
+    ),
+)
+
+
+def crm_saved(description: str = "Offer", agenda: str = "1. Prices") -> CrmSaved:
+    return CrmSaved(description, agenda, CRM_PEOPLE)
+
+
+def test_r25_our_event_read_before_its_link_is_stored_joins_the_crm_appointment() -> None:
+    # Given the CRM's appointment, written to Karl's calendar without attendees (R21), and
+    # the sync reads the event before the write-back stored its link
+    event = replace(
+        an_event([], organizer="karl@exempel.se"),
+        origin_appointment_id="crm-appt",
+        description=event_body("Offer", "1. Prices"),
+    )
+    appointment = stored("crm-appt", {}, latest_version=None, crm=crm_saved())
+
+    (result,) = plan([event], stored={"crm-appt": appointment})
+
+    # Then it joins that appointment (no second one), keeps the CRM's people and texts
+    assert result.kind is PlanKind.JOIN
+    assert result.appointment_id == "crm-appt"
+    assert result.content is not None
+    assert result.content.description == "Offer"
+    assert [p.email for p in result.content.participants] == ["karl@exempel.se", "eva@kund.se"]
+    assert result.link == link_for(event, KARL, "crm-appt")
+
+
+def test_r25_a_tag_naming_an_unknown_or_non_crm_appointment_is_an_ordinary_new_event() -> None:
+    event = replace(an_event([EVA], organizer="karl@exempel.se"), origin_appointment_id="other")
+    synced_only = stored("other", {}, latest_version=None)  # never saved in the CRM
+
+    assert plan([event])[0].kind is PlanKind.CREATE
+    assert plan([event], stored={"other": synced_only})[0].kind is PlanKind.CREATE
+
+
+def test_r19_a_copy_of_our_event_in_the_same_calendar_is_a_new_appointment() -> None:
+    # The copy carries our tag too, but Karl's calendar already shows the appointment
+    event = replace(an_event([EVA], organizer="karl@exempel.se"), origin_appointment_id="crm-appt")
+    appointment = stored("crm-appt", {"karl": "karl@exempel.se"}, crm=crm_saved())
+
+    (result,) = plan([event], stored={"crm-appt": appointment})
+
+    assert result.kind is PlanKind.CREATE
+    assert result.appointment_id != "crm-appt"
+
+
+def test_r21_a_calendar_edit_of_a_crm_appointment_keeps_the_crms_participants() -> None:
+    # Given a CRM appointment whose event lists nobody (saved without inviting on Graph)
+    event = replace(an_event([], organizer="karl@exempel.se"), subject="Moved in Outlook")
+    appointment = stored("crm-appt", {"karl": "karl@exempel.se"}, crm=crm_saved())
+    link = replace(link_for(event, KARL, "crm-appt"), version=EventVersion(at(2026, 3, 1)))
+
+    # When the event was edited in the calendar, with a text of its own
+    edited = replace(
+        event, description="New text from Outlook", version=EventVersion(at(2026, 3, 5))
+    )
+    (result,) = plan([edited], links=(link,), stored={"crm-appt": appointment})
+
+    # Then the edit applies, and the CRM's participants stay
+    assert result.kind is PlanKind.UPDATE
+    assert result.content is not None
+    assert result.content.subject == "Moved in Outlook"
+    assert result.content.description == "New text from Outlook"
+    assert {p.email for p in result.content.participants} == {"karl@exempel.se", "eva@kund.se"}

@@ -10,6 +10,8 @@ from domain.model import Provider, Response
 from domain.writeback import (
     InvitePlan,
     attendees_for_write,
+    description_read_back,
+    event_body,
     merge_writeback_attendees,
     needs_write,
     plan_invitations,
@@ -129,3 +131,29 @@ def test_r25_fingerprint_refuses_what_it_cannot_make_canonical() -> None:
         writeback_fingerprint({"start": datetime(2026, 3, 12, 9)})
     with pytest.raises(TypeError):
         writeback_fingerprint({"blob": object()})
+
+
+def test_r20_the_agenda_goes_under_its_heading_after_the_description() -> None:
+    assert event_body("Walk through the offer.", "1. Prices") == (
+        "Walk through the offer.\n\nAgenda:\n1. Prices"
+    )
+    assert event_body("", " 1. Prices ") == "Agenda:\n1. Prices"
+    assert event_body(" Only text ", "") == "Only text"
+
+
+def test_r25_our_own_text_read_back_changes_nothing_even_as_html_with_additions() -> None:
+    as_outlook_shows_it = (
+        '<html><body><div id="calsync-body">Walk through the offer.<br><br>Agenda:<br>'
+        "1. Prices &amp; terms</div><p>Join the Teams meeting</p></body></html>"
+    )
+
+    assert description_read_back(
+        as_outlook_shows_it, "Walk through the offer.", "1. Prices & terms"
+    ) == ("Walk through the offer.", "1. Prices & terms")
+
+
+def test_r26_a_text_edited_in_the_calendar_becomes_the_description() -> None:
+    assert description_read_back("Moved to the lab.", "Walk through the offer.", "1. Prices") == (
+        "Moved to the lab.",
+        "1. Prices",
+    )
