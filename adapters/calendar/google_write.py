@@ -34,8 +34,9 @@ from adapters.calendar.retry import RetryPolicy
 from adapters.calendar.source import Credentials, RefreshedTokens
 from adapters.calendar.writes import APPOINTMENT_PROPERTY, EventDraft, EventGone, WrittenEvent
 from domain.emails import normalise_email
+from domain.model import Provider
 from domain.timing import AllDay, Timed, Timing
-from domain.writeback import merge_writeback_attendees
+from domain.writeback import merge_writeback_attendees, plan_invitations
 
 log = structlog.get_logger(__name__)
 
@@ -338,7 +339,7 @@ def _event_times(draft: EventDraft) -> tuple[Json, Json]:
 
 
 def _send_updates(draft: EventDraft) -> str:
-    return "all" if draft.invite else "none"
+    return plan_invitations(Provider.GOOGLE, draft.invite).send_updates
 
 
 def _meet_request(request_id: str) -> Json:

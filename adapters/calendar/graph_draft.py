@@ -21,8 +21,8 @@ from adapters.calendar.graph_mapping import graph_event
 from adapters.calendar.times import iana_zone
 from adapters.calendar.writes import EventDraft
 from domain.emails import normalise_email
-from domain.model import AllDay, Timed, Timing
-from domain.writeback import merge_writeback_attendees
+from domain.model import AllDay, Provider, Timed, Timing
+from domain.writeback import merge_writeback_attendees, plan_invitations
 
 Json = Mapping[str, Any]
 
@@ -45,7 +45,7 @@ class Patch:
 
 def new_event(draft: EventDraft, transaction_id: str) -> dict[str, Any]:
     """The body of ``POST .../calendar/events`` for ``draft``."""
-    people = _addresses(draft.attendees) if draft.invite else []
+    people = _addresses(draft.attendees) if _attaches_people(draft) else []
     event: dict[str, Any] = {
         "transactionId": transaction_id,
         "subject": draft.subject,
@@ -130,7 +130,7 @@ def _attendees(
     ]
     rooms_differ = set(rooms) != set(current_rooms)
     room_objects = [by_address.get(room) or _new_attendee(room, "resource") for room in rooms]
-    if draft.invite:
+    if _attaches_people(draft):
         # Ours are the CRM's people; those added in the calendar stay without becoming ours,
         # so a later update still keeps them (R24).
         ours = tuple(_addresses(draft.attendees))
@@ -192,3 +192,8 @@ def _wall_clock(moment: datetime, zone_name: str) -> dict[str, str]:
 
 def _midnight(day: date, zone_name: str) -> dict[str, str]:
     return {"dateTime": f"{day.isoformat()}T00:00:00", "timeZone": zone_name}
+
+
+def _attaches_people(draft: EventDraft) -> bool:
+    # Graph mails every attendee it is given: people only go on when inviting (R21).
+    return plan_invitations(Provider.MICROSOFT, draft.invite).attach_attendees
