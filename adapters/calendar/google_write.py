@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -283,13 +285,27 @@ class _Run:
 
         def counted(service: Any) -> Any:
             self.calls += 1
-            return make_request(service.events())
+            return make_request(_events_of(service))
 
         body, fresh = self._reader.execute(self._credentials, counted, operation)
         if fresh is not None:
             self.tokens = fresh
             self._credentials = self._credentials.with_tokens(fresh)
         return body
+
+
+#: Each cached service's ``events`` collection: discovery builds every method of it on each
+#: ``service.events()`` (about 16 ms of CPU, more than the write's own HTTP round trip).
+_EVENTS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+_EVENTS_LOCK = threading.Lock()
+
+
+def _events_of(service: Any) -> Any:
+    with _EVENTS_LOCK:
+        events = _EVENTS.get(service)
+        if events is None:
+            events = _EVENTS[service] = service.events()
+        return events
 
 
 def _get_request(event_id: str) -> Callable[[Any], Any]:
