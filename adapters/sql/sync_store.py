@@ -348,15 +348,16 @@ def _add_owners(
         .where(calendar_connections.c.id == connection_id)
     ).one()
     ids = [p.appointment_id for p in plans if p.appointment_id]
-    counts: dict[str, int] = dict(
-        conn.execute(
-            sa.select(appointment_participants.c.appointment_id, sa.func.count())
+    counts = {
+        row.appointment_id: int(row.participants)
+        for row in conn.execute(
+            sa.select(
+                appointment_participants.c.appointment_id, sa.func.count().label("participants")
+            )
             .where(appointment_participants.c.appointment_id.in_(ids))
             .group_by(appointment_participants.c.appointment_id)
         )
-        .tuples()
-        .all()
-    )
+    }
     stmt = dialect_insert(conn, appointment_participants).on_conflict_do_nothing()
     conn.execute(
         stmt,
