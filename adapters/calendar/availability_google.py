@@ -9,10 +9,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from googleapiclient.discovery import build
-
 from adapters.calendar.availability import BusyAnswer
 from adapters.calendar.errors import ProviderRejected, ProviderUnavailable
+from adapters.calendar.google import calendar_service
 from adapters.calendar.google_reads import GoogleReader
 from adapters.calendar.retry import RetryPolicy
 from adapters.calendar.source import Credentials
@@ -24,18 +23,6 @@ CALENDAR_ID = "primary"
 
 #: ``errors[].reason`` values of a calendar entry that another try may cure.
 TRANSIENT_REASONS = frozenset({"internalError", "backendError"})
-
-
-def calendar_service(google_credentials: Any, credentials: Credentials) -> Any:
-    """The Calendar v3 service at ``credentials.api_url``, with the bundled discovery doc."""
-    return build(
-        "calendar",
-        "v3",
-        credentials=google_credentials,
-        static_discovery=True,
-        client_options={"api_endpoint": credentials.api_url},
-        cache_discovery=False,
-    )
 
 
 class GoogleBusyTimes:

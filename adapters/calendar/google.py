@@ -154,7 +154,13 @@ def build_session(credentials: Credentials) -> GoogleSession:
         client_secret=credentials.client_secret,
         expiry=naive_utc(credentials.expires_at),
     )
-    service = build(
+    service = calendar_service(google_credentials, credentials)
+    return GoogleSession(service, google_credentials, {credentials.refresh_token})
+
+
+def calendar_service(google_credentials: GoogleCredentials, credentials: Credentials) -> Any:
+    """The Calendar v3 service at ``credentials.api_url``, with the bundled discovery doc."""
+    return build(
         "calendar",
         "v3",
         credentials=google_credentials,
@@ -162,7 +168,6 @@ def build_session(credentials: Credentials) -> GoogleSession:
         client_options={"api_endpoint": credentials.api_url},
         cache_discovery=False,
     )
-    return GoogleSession(service, google_credentials, {credentials.refresh_token})
 
 
 def close_session(session: GoogleSession) -> None:

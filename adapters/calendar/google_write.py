@@ -26,10 +26,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import structlog
-from google.oauth2.credentials import Credentials as GoogleCredentials
-from googleapiclient.discovery import build
 
 from adapters.calendar.errors import CalendarSourceError, CursorExpired, ProviderRejected
+from adapters.calendar.google import calendar_service
 from adapters.calendar.google_mapping import google_event
 from adapters.calendar.google_reads import GoogleReader
 from adapters.calendar.retry import RetryPolicy
@@ -93,18 +92,6 @@ def conference_request_id(appointment_id: str, event_etag: str | None = None) ->
         return f"calsync-{google_event_id(appointment_id)}"
     suffix = hashlib.sha256(event_etag.encode()).hexdigest()[:16]
     return f"calsync-{google_event_id(appointment_id)}-{suffix}"
-
-
-def calendar_service(google_credentials: GoogleCredentials, credentials: Credentials) -> Any:
-    """The Calendar v3 service at ``credentials.api_url``, with the bundled discovery doc."""
-    return build(
-        "calendar",
-        "v3",
-        credentials=google_credentials,
-        static_discovery=True,
-        client_options={"api_endpoint": credentials.api_url},
-        cache_discovery=False,
-    )
 
 
 class GoogleCalendarWriter:
@@ -264,11 +251,6 @@ class GoogleCalendarWriter:
         if _meet_status(resource) != "success" or google_event(resource).video_url is None:
             log.warning("google_meet_failed", event_id=event_id, status=_meet_status(resource))
         return resource
-
-
-def google_writer(**options: Any) -> GoogleCalendarWriter:
-    """A ``GoogleCalendarWriter`` with the constructor's keyword arguments."""
-    return GoogleCalendarWriter(**options)
 
 
 class _Run:

@@ -16,8 +16,6 @@ Graph has not provisioned it yet, the event is read once more (R22).
 
 from __future__ import annotations
 
-from typing import Any
-
 from kiota_abstractions.api_error import APIError
 from kiota_abstractions.headers_collection import HeadersCollection
 from kiota_abstractions.method import Method
@@ -131,11 +129,6 @@ class GraphCalendarWriter:
     def close(self) -> None:
         """Close the HTTP clients and stop the event loop (both restart on next use)."""
         self._calls.close()
-
-
-def graph_writer(**options: Any) -> GraphCalendarWriter:
-    """A ``GraphCalendarWriter``; ``options`` are its keyword arguments (``retry``...)."""
-    return GraphCalendarWriter(**options)
 
 
 class _Write:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,8 +17,17 @@ from tests.integration.browser_world import BrowserWorld, browser_world
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[SandboxServer]:
     """Both sandbox providers, one pair per test module (a module may define its own)."""
-    with SandboxServer() as server:
-        yield server
+    with warnings.catch_warnings():
+        # msgraph-sdk's generated code warns about its own deprecated classes when imported.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        with SandboxServer() as server:
+            yield server
+
+
+@pytest.fixture(params=[Provider.GOOGLE, Provider.MICROSOFT], ids=["google", "microsoft"])
+def provider(request: pytest.FixtureRequest) -> Provider:
+    """Each provider in turn."""
+    return request.param  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="module")

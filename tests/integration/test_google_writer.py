@@ -20,7 +20,6 @@ from adapters.calendar.google_write import (
     GoogleCalendarWriter,
     conference_request_id,
     google_event_id,
-    google_writer,
 )
 from adapters.calendar.source import Credentials
 from adapters.calendar.writes import APPOINTMENT_PROPERTY, EventDraft, EventGone
@@ -65,7 +64,7 @@ def credentials(sandbox: SandboxServer, admin: SandboxAdminClient) -> Credential
 @pytest.fixture
 def writer() -> Iterator[GoogleCalendarWriter]:
     """A writer with quick retries."""
-    made = google_writer(retry=QUICK_RETRY)
+    made = GoogleCalendarWriter(retry=QUICK_RETRY)
     yield made
     made.close()
 

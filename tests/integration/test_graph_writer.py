@@ -31,7 +31,7 @@ from tests.support.calendar_sandbox import QUICK_RETRY, Harness, harness_for, sy
 with warnings.catch_warnings():
     # msgraph-sdk's generated code warns about its own deprecated classes when imported.
     warnings.simplefilter("ignore", DeprecationWarning)
-    from adapters.calendar.graph_write import GraphCalendarWriter, graph_writer
+    from adapters.calendar.graph_write import GraphCalendarWriter
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -98,7 +98,7 @@ def world(sandbox: SandboxServer, admins: dict[Provider, SandboxAdminClient]) ->
     admin.reset()
     harness = harness_for(Provider.MICROSOFT, sandbox, admin)
     user = harness.create_user(ORGANIZER)
-    writer = graph_writer(retry=QUICK_RETRY, kiota_max_retries=1)
+    writer = GraphCalendarWriter(retry=QUICK_RETRY, kiota_max_retries=1)
     try:
         yield World(harness, admin, writer, user, harness.credentials(user))
     finally:

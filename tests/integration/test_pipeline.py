@@ -6,7 +6,6 @@ google-api-python-client and msgraph-sdk; what it checks is what the read API an
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,19 +22,6 @@ from tests.support.pipeline import Pipeline
 MEETING_START = datetime(2026, 12, 2, 9, tzinfo=UTC).isoformat()
 #: The provider call that lists a calendar's changes (a regex of its path).
 LIST_CHANGES = {Provider.GOOGLE: "/calendars/primary/events$", Provider.MICROSOFT: "/delta"}
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxServer]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        with SandboxServer() as server:
-            yield server
-
-
-@pytest.fixture(params=[Provider.GOOGLE, Provider.MICROSOFT], ids=["google", "microsoft"])
-def provider(request: pytest.FixtureRequest) -> Provider:
-    return request.param  # type: ignore[no-any-return]
 
 
 @pytest.fixture

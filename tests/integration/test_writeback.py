@@ -9,7 +9,6 @@ and its request log.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,19 +37,6 @@ START = datetime(2026, 12, 3, 9, tzinfo=UTC)
 #: Provider requests that write an event (a regex-free test on method and path).
 WRITES = {"POST", "PATCH", "PUT", "DELETE"}
 QUEUES = ["sync", "crm", "writeback", "outbox-relay"]
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxServer]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        with SandboxServer() as server:
-            yield server
-
-
-@pytest.fixture(params=[Provider.GOOGLE, Provider.MICROSOFT], ids=["google", "microsoft"])
-def provider(request: pytest.FixtureRequest) -> Provider:
-    return request.param  # type: ignore[no-any-return]
 
 
 @pytest.fixture

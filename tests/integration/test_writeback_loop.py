@@ -7,7 +7,6 @@ Counted from the sandbox's request log: one provider write per save, nothing mor
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,19 +24,11 @@ QUEUES = ["sync", "crm", "writeback", "outbox-relay"]
 WRITES = {"POST", "PATCH", "PUT", "DELETE"}
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxServer]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        with SandboxServer() as server:
-            yield server
-
-
-@pytest.fixture(params=[Provider.GOOGLE, Provider.MICROSOFT], ids=["google", "microsoft"])
+@pytest.fixture
 def pipeline(
-    request: pytest.FixtureRequest, tmp_path: Path, broker_url: str, sandbox: SandboxServer
+    provider: Provider, tmp_path: Path, broker_url: str, sandbox: SandboxServer
 ) -> Iterator[Pipeline]:
-    made = Pipeline(tmp_path, broker_url, sandbox, request.param, queues=QUEUES)
+    made = Pipeline(tmp_path, broker_url, sandbox, provider, queues=QUEUES)
     made.admin.clear_requests()
     yield made
     made.close()
