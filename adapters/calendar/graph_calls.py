@@ -31,13 +31,11 @@ from kiota_abstractions.request_information import RequestInformation
 from msgraph import GraphServiceClient
 
 from adapters.calendar.errors import CalendarSourceError, ProviderUnavailable
-from adapters.calendar.graph import GraphRuntime, GraphSession
+from adapters.calendar.graph import GraphRuntime
 from adapters.calendar.graph_http import (
     ERROR_MAP,
-    is_transient,
-    retry_after_of,
-    translate_api_error,
 )
+from adapters.calendar.graph_reads import GraphReader
 from adapters.calendar.retry import RetryPolicy
 from adapters.calendar.source import Credentials, RefreshedTokens
 
@@ -66,14 +64,8 @@ _TALLY: ContextVar[Tally | None] = ContextVar("calsync_graph_tally", default=Non
 class GraphCalls:
     """Sends JSON requests to Graph for users, with retries, our errors and a call count.
 
-    Args:
-        thread_name: name of the event loop thread.
-        retry: retries for connection errors and 500/502 (kiota retries 429/503/504); its
-            ``max_retry_after`` also bounds the ``Retry-After`` kiota waits out.
-        kiota_max_retries: retries of kiota's RetryHandler.
-        timeout: seconds per HTTP request.
-        max_cached_users: users whose client is kept between calls.
-        scope: the ``scope`` of refresh requests.
+    Arguments are those of ``GraphReader``, which does the sending on a runtime whose
+    HTTP client counts requests into the ``Tally`` of the write under way.
     """
 
     def __init__(
@@ -86,13 +78,14 @@ class GraphCalls:
         max_cached_users: int,
         scope: str,
     ) -> None:
-        self._graph = _CountingRuntime(
+        self._reader = GraphReader(
             thread_name,
-            retry=retry,
+            retry=retry or RetryPolicy(),
             kiota_max_retries=kiota_max_retries,
             timeout=timeout,
             max_cached_users=max_cached_users,
             scope=scope,
+            runtime=_CountingRuntime,
         )
 
     def send(
@@ -105,54 +98,25 @@ class GraphCalls:
     ) -> tuple[Json, RefreshedTokens | None]:
         """Send ``request(client)``; returns the JSON answer and tokens the caller lacks.
 
-        A 401 to an access token not refreshed within the call is retried once, refreshed.
-        ``on_error`` may turn an API error into one of ours first (e.g. 404 on an event).
-
-        Raises:
-            AuthorizationRevoked: ``invalid_grant`` on refresh, or 401 with a fresh token.
-            ProviderUnavailable: 429/5xx after retries, or the service is unreachable.
-            ProviderRejected: any other refusal.
+        See ``GraphReader.call`` for the retries, the refresh on 401, ``on_error`` and the
+        errors raised.
         """
-        session = self._graph.session(credentials)
 
-        async def once() -> tuple[Json, RefreshedTokens | None]:
+        async def counted(client: GraphServiceClient) -> Json:
             _TALLY.set(tally)  # this task's own context: seen by the client's hooks
-            session.tokens.offer(credentials)
-            refreshes = session.tokens.refreshes
-            try:
-                answer = await _send_json(session, request)
-            except APIError as error:
-                if error.response_status_code != 401 or session.tokens.refreshes != refreshes:
-                    raise
-                session.tokens.forget_access_token()
-                answer = await _send_json(session, request)
-            return answer, session.tokens.unreported(credentials)
+            return await _send_json(client, request)
 
-        try:
-            return self._graph.retry.call(
-                lambda: self._graph.run(once()),
-                is_transient=is_transient,
-                retry_after_of=retry_after_of,
-            )
-        except APIError as error:
-            ours = on_error(error) if on_error is not None else None
-            raise (ours or translate_api_error(error, operation)) from None
-        except CalendarSourceError:
-            raise
-        except (httpx.TransportError, TimeoutError) as error:
-            raise ProviderUnavailable(f"Microsoft Graph unreachable: {error!r}") from None
+        return self._reader.call(credentials, counted, operation, on_error)
 
     def close(self) -> None:
         """Close the HTTP clients and stop the event loop (both restart on next use)."""
-        self._graph.close()
+        self._reader.close()
 
 
-async def _send_json(session: GraphSession, request: Request) -> Json:
+async def _send_json(client: GraphServiceClient, request: Request) -> Json:
     # Raw bytes: the SDK's own error mapping, but no model between our JSON and the wire.
-    send: Callable[..., Awaitable[bytes | None]] = (
-        session.client.request_adapter.send_primitive_async
-    )
-    raw = await send(request(session.client), "bytes", ERROR_MAP)
+    send: Callable[..., Awaitable[bytes | None]] = client.request_adapter.send_primitive_async
+    raw = await send(request(client), "bytes", ERROR_MAP)
     if not raw:
         return {}
     try:

@@ -40,6 +40,7 @@ class GraphReader:
         timeout: seconds per HTTP request.
         max_cached_users: users whose client is kept between calls.
         scope: the ``scope`` of refresh requests.
+        runtime: the runtime class (a subclass may add hooks to the HTTP clients).
     """
 
     def __init__(
@@ -51,8 +52,9 @@ class GraphReader:
         timeout: float = INTERACTIVE_TIMEOUT,
         max_cached_users: int = 128,
         scope: str = DEFAULT_SCOPE,
+        runtime: type[GraphRuntime] = GraphRuntime,
     ) -> None:
-        self._graph = GraphRuntime(
+        self._graph = runtime(
             thread_name,
             retry=retry or INTERACTIVE_RETRY,
             kiota_max_retries=kiota_max_retries,
@@ -66,10 +68,12 @@ class GraphReader:
         credentials: Credentials,
         send: Callable[[GraphServiceClient], Awaitable[T]],
         operation: str,
+        on_error: Callable[[APIError], CalendarSourceError | None] | None = None,
     ) -> tuple[T, RefreshedTokens | None]:
         """``send(client)`` with retries; returns its result and tokens the caller lacks.
 
         A 401 to an access token not refreshed within the call is retried once, refreshed.
+        ``on_error`` may turn an API error into one of ours first (None: not handled).
 
         Raises:
             AuthorizationRevoked: ``invalid_grant`` on refresh, or 401 with a fresh token.
@@ -100,7 +104,8 @@ class GraphReader:
                 retry_after_of=retry_after_of,
             )
         except APIError as error:
-            raise translate_api_error(error, operation) from None
+            ours = on_error(error) if on_error is not None else None
+            raise (ours or translate_api_error(error, operation)) from None
         except CalendarSourceError:
             raise
         except (httpx.TransportError, TimeoutError) as error:
