@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import runpy
 import signal
 import threading
 from pathlib import Path
@@ -26,7 +27,11 @@ class _Gunicorn(BaseApplication):
         super().__init__()
 
     def load_config(self) -> None:
-        self.load_config_from_file(str(CONFIG_FILE))
+        # BaseApplication reads no config file of its own: take gunicorn_conf's settings,
+        # as gunicorn's ``-c`` would.
+        for name, value in runpy.run_path(str(CONFIG_FILE)).items():
+            if name in self.cfg.settings and value is not None:
+                self.cfg.set(name, value)
         settings = self._container.settings
         self.cfg.set("bind", f"{settings.listen_host}:{settings.listen_port}")
 

@@ -39,6 +39,13 @@ class CachedChannels:
         self._lock = threading.Lock()
 
     def find(self, channel_id: str) -> ChannelRecord | None:
+        # Every Google notification comes here: the hit path takes one lock and no copies.
+        now = self._clock()
+        with self._lock:
+            entry = self._entries.get(channel_id)
+            if entry is not None and entry[0] > now:
+                self._entries.move_to_end(channel_id)
+                return entry[1]
         return self.find_many([channel_id]).get(channel_id)
 
     def find_many(self, channel_ids: Iterable[str]) -> dict[str, ChannelRecord]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 import re
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, request
 
 from adapters.broker import topology
 from adapters.broker.envelope import Envelope, MessageType
@@ -31,6 +31,8 @@ HEADER_FORMATS = {
 }
 #: States Calendar sends: ``sync`` when a channel starts, ``exists`` on any change.
 RESOURCE_STATES = frozenset({"sync", "exists", "not_exists"})
+#: The answer once queued, encoded once (what ``jsonify({"status": "accepted"})`` sends).
+ACCEPTED_BODY = b'{"status":"accepted"}\n'
 
 
 @bp.post("/webhooks/google")
@@ -52,7 +54,7 @@ def google_notification() -> Response:
         },
     )
     publish(envelope, topology.SYNC)
-    return jsonify({"status": "accepted"})
+    return current_app.response_class(ACCEPTED_BODY, mimetype="application/json")
 
 
 def _required_headers() -> dict[str, str]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from functools import cache
 
 import structlog
 from flask import current_app, g
+from prometheus_client.metrics import Histogram
 
 from adapters.broker.envelope import Envelope
 from adapters.broker.publisher import PublishFailed
@@ -35,11 +37,9 @@ def publish(envelope: Envelope, queue: WorkQueue) -> None:
     started = time.perf_counter()
     try:
         ports.publisher.publish(envelope, queue.name, timeout=timeout)
-        PUBLISH_CONFIRM_SECONDS.labels(queue.name, "confirmed").observe(
-            time.perf_counter() - started
-        )
+        _confirm_seconds(queue.name, "confirmed").observe(time.perf_counter() - started)
     except PublishFailed as exc:
-        PUBLISH_CONFIRM_SECONDS.labels(queue.name, "failed").observe(time.perf_counter() - started)
+        _confirm_seconds(queue.name, "failed").observe(time.perf_counter() - started)
         log.warning("publish failed", queue=queue.name, message_type=envelope.type, error=str(exc))
         raise ApiError(
             503,
@@ -47,6 +47,12 @@ def publish(envelope: Envelope, queue: WorkQueue) -> None:
             "the message could not be queued; retry later",
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         ) from None
+
+
+@cache
+def _confirm_seconds(queue: str, outcome: str) -> Histogram:
+    """The histogram child of one queue and outcome (a handful exist; looked up once)."""
+    return PUBLISH_CONFIRM_SECONDS.labels(queue, outcome)
 
 
 def trace_id() -> str:

@@ -50,3 +50,26 @@ def test_run_serves_healthz_and_stops_cleanly_on_sigterm(calsync) -> None:
         _out, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
     assert "shutting down" in err
+
+
+def test_serve_runs_gunicorn_with_its_config_and_serves_healthz(calsync) -> None:
+    # `calsync serve` is the production server: gunicorn with infra/gunicorn_conf.py
+    assert calsync("db", "upgrade").returncode == 0
+    port = free_port()
+    env = {**calsync.env, "CALSYNC_LISTEN": f"127.0.0.1:{port}"}
+    process = subprocess.Popen(
+        [*CALSYNC, "serve"],
+        cwd=calsync.cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        health = wait_for_json(f"http://127.0.0.1:{port}/healthz")
+        assert health == {"status": "ok"}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert "Booting worker" in err  # gunicorn's own workers, as configured
