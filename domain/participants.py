@@ -28,7 +28,7 @@ class Classified:
     contact: ContactRecord | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Resolution:
     """The people and rooms of one event after R1-R6.
 
@@ -77,6 +77,11 @@ class _Address(NamedTuple):
 
 
 _NOT_AN_ADDRESS = _Address(None)
+# Resolution's hot path builds these with tuple.__new__: the NamedTuple constructor is a
+# Python function, and a page of 250 events classifies some 2,500 new addresses.
+_new_address = tuple.__new__
+_USER, _CONTACT, _EXTERNAL = ParticipantKind.USER, ParticipantKind.CONTACT, ParticipantKind.EXTERNAL
+_ORGANIZER = Response.ORGANIZER
 
 
 class Resolver:
@@ -84,18 +89,21 @@ class Resolver:
 
     A page repeats addresses: the calendar's owner is on every event, and the same
     colleagues and customers come back meeting after meeting. Each distinct raw address
-    is normalised and classified once per resolver, which is what makes resolution cheap
-    (tests/bench/test_resolution.py). The directory must not change while a resolver uses it.
+    is normalised and classified once per resolver, and the participant made for an address
+    serves again while its response and display name repeat (tests/bench/test_resolution.py).
+    The directory must not change while a resolver uses it.
     """
 
-    __slots__ = ("_addresses", "_directory", "_participants")
+    __slots__ = ("_addresses", "_colleague_domains", "_contacts", "_participants", "_users")
 
     def __init__(self, directory: Directory) -> None:
-        self._directory = directory
+        self._users = directory.user_by_email
+        self._colleague_domains = directory.colleague_domains
+        self._contacts = directory.contacts_by_email
         self._addresses: dict[str, _Address] = {}
-        # Participants are immutable, so one made for an address, response and display name
-        # serves every event that repeats them.
-        self._participants: dict[tuple[str, Response, str | None], Participant] = {}
+        # Participants are immutable: the last one made for an address serves every event
+        # that repeats its response and display name, as the calendar's owner does.
+        self._participants: dict[str, Participant] = {}
 
     def resolve(self, attendees: Sequence[Attendee], organizer_email: str | None) -> Resolution:
         """Turn a provider's attendee list into the appointment's participants and rooms.
@@ -111,31 +119,60 @@ class Resolver:
             attendees: the event's attendees in the provider's order.
             organizer_email: raw organizer address; if None, the attendee flagged as organizer.
         """
-        participants: dict[str, Participant] = {}
-        rooms: dict[str, Room] = {}
+        if organizer_email is None:
+            for attendee in attendees:  # the first one flagged as organizer
+                if attendee.is_organizer and not attendee.is_resource:
+                    organizer_email = attendee.email
+                    break
         colleagues: dict[str, None] = {}
         invalid: dict[str, None] = {}
-        seen: set[str] = set()
-
-        if organizer_email is None:
-            flagged = (a.email for a in attendees if a.is_organizer and not a.is_resource)
-            organizer_email = next(flagged, None)
         organizer = None
         if organizer_email is not None:
-            organizer = self._address(organizer_email)
+            organizer = self._addresses.get(organizer_email) or self._classify(organizer_email)
             if organizer.email is None:
                 invalid[organizer_email] = None
             elif organizer.identity is None:
                 colleagues[organizer.email] = None
         organizer_key = organizer.identity if organizer is not None else None
+        participants, rooms = self._sort(attendees, organizer_key, colleagues, invalid)
 
+        listed = tuple(participants.values())
+        organizer_participant = None
+        # A room that organizes its own booking is still a room (R6).
+        if organizer is not None and organizer_key is not None and organizer.email not in rooms:
+            organizer_participant = participants.get(organizer_key)
+            if organizer_participant is None:
+                organizer_participant = _participant(organizer, _ORGANIZER)
+                listed = (organizer_participant, *listed)
+        return Resolution(
+            participants=listed,
+            rooms=tuple(rooms.values()),
+            organizer=organizer_participant,
+            colleagues=tuple(colleagues),
+            invalid=tuple(invalid),
+        )
+
+    def _sort(
+        self,
+        attendees: Sequence[Attendee],
+        organizer_key: str | None,
+        colleagues: dict[str, None],
+        invalid: dict[str, None],
+    ) -> tuple[dict[str, Participant], dict[str, Room]]:
+        """Participants by identity and rooms by address, in attendee order; colleagues and
+        invalid addresses are added to the dictionaries given."""
+        participants: dict[str, Participant] = {}
+        rooms: dict[str, Room] = {}
+        seen: set[str] = set()
         addresses = self._addresses
         made = self._participants
+        classify = self._classify
         for attendee in attendees:
-            address = addresses.get(attendee.email) or self._address(attendee.email)
+            raw = attendee.email
+            address = addresses.get(raw) or classify(raw)
             email = address.email
             if email is None:
-                invalid[attendee.email] = None
+                invalid[raw] = None
                 continue
             if email in seen:
                 continue
@@ -149,66 +186,56 @@ class Resolver:
                 continue
             if identity in participants:
                 continue
-            response = Response.ORGANIZER if identity == organizer_key else attendee.response
-            shape = (email, response, attendee.display_name)
-            participants[identity] = made.get(shape) or self._make(address, shape)
-
-        listed = tuple(participants.values())
-        organizer_participant = None
-        # A room that organizes its own booking is still a room (R6).
-        if organizer is not None and organizer_key is not None and organizer.email not in rooms:
-            organizer_participant = participants.get(organizer_key)
-            if organizer_participant is None:
-                organizer_participant = _participant(organizer, Response.ORGANIZER)
-                listed = (organizer_participant, *listed)
-        return Resolution(
-            participants=listed,
-            rooms=tuple(rooms.values()),
-            organizer=organizer_participant,
-            colleagues=tuple(colleagues),
-            invalid=tuple(invalid),
-        )
-
-    def _make(self, address: _Address, shape: tuple[str, Response, str | None]) -> Participant:
-        email, response, display_name = shape
-        participant = Participant(
-            address.kind,
-            email,
-            response,
-            address.user_id,
-            address.contact_id,
-            address.company_id,
-            display_name,
-        )
-        self._participants[shape] = participant
-        return participant
-
-    def _address(self, raw: str) -> _Address:
-        address = self._addresses.get(raw)
-        if address is None:
-            address = self._addresses[raw] = self._classify(raw)
-        return address
+            response = _ORGANIZER if identity == organizer_key else attendee.response
+            display_name = attendee.display_name
+            participant = made.get(email)
+            if (
+                participant is None
+                or participant.response is not response
+                or participant.display_name != display_name
+            ):
+                participant = made[email] = Participant(
+                    address.kind,
+                    email,
+                    response,
+                    address.user_id,
+                    address.contact_id,
+                    address.company_id,
+                    display_name,
+                )
+            participants[identity] = participant
+        return participants, rooms
 
     def _classify(self, raw: str) -> _Address:
+        """Normalise and classify ``raw`` (R1-R5), and remember the answer."""
         email = normalise_email(raw)
         if email is None:
-            return _NOT_AN_ADDRESS
-        directory = self._directory
-        user_id = directory.user_by_email.get(email)
-        if user_id is not None:
-            return _Address(email, f"user:{user_id}", ParticipantKind.USER, user_id)
-        if email_domain(email) in directory.colleague_domains:
-            return _Address(email)
-        contact = choose_contact(directory.contacts_by_email.get(email, ()))
-        if contact is None:
-            return _Address(email, f"email:{email}")
-        return _Address(
-            email,
-            f"contact:{contact.contact_id}",
-            ParticipantKind.CONTACT,
-            contact_id=contact.contact_id,
-            company_id=contact.company_id,
-        )
+            address = _NOT_AN_ADDRESS
+        elif (user_id := self._users.get(email)) is not None:
+            address = _new_address(_Address, (email, f"user:{user_id}", _USER, user_id, None, None))
+        elif email[email.rindex("@") + 1 :] in self._colleague_domains:
+            address = _new_address(_Address, (email, None, _EXTERNAL, None, None, None))
+        else:
+            records = self._contacts.get(email)
+            contact = choose_contact(records) if records else None
+            if contact is None:
+                address = _new_address(
+                    _Address, (email, f"email:{email}", _EXTERNAL, None, None, None)
+                )
+            else:
+                address = _new_address(
+                    _Address,
+                    (
+                        email,
+                        f"contact:{contact.contact_id}",
+                        _CONTACT,
+                        None,
+                        contact.contact_id,
+                        contact.company_id,
+                    ),
+                )
+        self._addresses[raw] = address
+        return address
 
 
 def resolve_attendees(

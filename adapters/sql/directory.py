@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import functools
 import json
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
 from adapters.directory_file import AccountEntry
 from adapters.sql.tables import (
@@ -27,6 +25,17 @@ from domain.emails import email_domain
 from domain.model import ContactRecord, Directory
 
 Progress = Callable[[int], None]
+
+#: The tables a directory load writes.
+_DIRECTORY_TABLES = (
+    accounts,
+    account_domains,
+    users,
+    user_emails,
+    companies,
+    contacts,
+    contact_emails,
+)
 
 
 class SqlDirectory:
@@ -75,13 +84,19 @@ class SqlDirectory:
                 for chunk in chunks(entry.contacts, CHUNK):
                     _load_contacts(conn, entry.id, chunk, now)
                     tick(len(chunk))
+        if self._engine.dialect.name == "postgresql":
+            _vacuum_analyze(self._engine)
 
     def directory_for(self, account_id: str, emails: Iterable[str]) -> Directory:
-        """Everything resolution needs about ``emails`` (normalised), in one query."""
-        wanted = sorted(set(emails))
+        """Everything resolution needs about ``emails`` (normalised), in one query.
+
+        A contact is looked up only for an address outside the colleague domains, since
+        resolution never asks for one there (R4 before R5).
+        """
+        wanted = sorted(set(emails))  # in index order: the probes walk the index forwards
         if not wanted:
             return Directory(user_by_email={}, colleague_domains=frozenset(), contacts_by_email={})
-        domains = sorted({email_domain(e) for e in wanted})
+        domains = sorted({e.rpartition("@")[2] for e in wanted})  # email_domain, inlined
         with self._engine.connect() as conn:
             dialect = conn.dialect.name
             parameters = {
@@ -91,6 +106,18 @@ class SqlDirectory:
             }
             rows = conn.execute(_lookup_query(dialect), parameters).all()
         return _to_directory(rows)
+
+
+def _vacuum_analyze(engine: sa.Engine) -> None:
+    """What PostgreSQL advises after a bulk load, so that the lookups that follow do not wait
+    for autovacuum: statistics (without them the planner took 100,000 loaded contacts for an
+    empty table and probed a page's addresses by the wrong index, tests/bench: 85 ms a page
+    instead of 14) and the visibility map (index-only probes of ``contact_emails``).
+    VACUUM cannot run inside a transaction, and skips pages it has seen all-visible before.
+    """
+    names = ", ".join(table.name for table in _DIRECTORY_TABLES)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text(f"VACUUM (ANALYZE) {names}"))
 
 
 def _load_account(conn: sa.Connection, entry: AccountEntry, now: datetime) -> None:
@@ -212,120 +239,134 @@ def _load_contacts(
 
 
 def _list_param(dialect: str, values: list[str]) -> Any:
-    return json.dumps(values) if dialect == "sqlite" else values
-
-
-def _one_of(column: sa.ColumnElement[str], name: str, dialect: str) -> sa.ColumnElement[bool]:
-    """``column`` is in the list bound as ``name``: one parameter, however long the list.
-
-    Thousands of expanding IN parameters cost more to render and bind than the lookup itself;
-    an array (PostgreSQL) or a JSON list (SQLite) keeps one cached statement.
-    """
-    if dialect == "postgresql":
-        return column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(sa.String)))
+    """``values`` as one bound parameter of ``_lookup_query``: a JSON list on SQLite, one
+    string of lines on PostgreSQL (split by the server: cheaper to send than an array of
+    thousands of strings, which psycopg quotes one by one). Normalised addresses and domains
+    hold no whitespace, so a line break cannot fall inside one."""
     if dialect == "sqlite":
-        values: sa.Select[Any] = sa.select(sa.column("value")).select_from(
-            sa.func.json_each(sa.bindparam(name))
-        )
-        return column.in_(values)
-    return column.in_(sa.bindparam(name, expanding=True))
+        return json.dumps(values)
+    if dialect == "postgresql":
+        return "\n".join(values)
+    raise ValueError(f"no directory lookup for the {dialect} dialect")
+
+
+# The lookup of one page of addresses (tests/bench/test_resolution.py). Resolution tries
+# user (R2), then colleague domain (R3, R4), then contact (R5), so only an address in a
+# colleague domain can be a user and only one outside them a contact: each address is
+# looked up in one of the two tables, not both. Rows are (kind, key, ref, company_id,
+# active, updated_at), kind "d" for a colleague domain, "u" for a user's address and "c"
+# for a contact's; ``_to_directory`` reads them. Contacts are probed address by address
+# whatever the statistics say: given an ``IN`` list of a page's 2,500 addresses, PostgreSQL
+# hashed or scanned all 100,000 contacts (70 ms a page). Users, a few hundred addresses in
+# most accounts, are joined as the planner sees fit; ``SqlDirectory.load`` keeps the
+# statistics that it needs.
+_LOOKUP_SQL = {
+    # OFFSET 0 keeps the LATERAL subquery a per-address probe: the planner may not flatten
+    # it into a join that it would then hash.
+    "postgresql": r"""
+WITH colleague AS MATERIALIZED (
+    SELECT domain FROM user_emails
+    WHERE account_id = :account_id AND domain = ANY (string_to_array(:domains, E'\n'))
+    UNION
+    SELECT domain FROM account_domains
+    WHERE account_id = :account_id AND domain = ANY (string_to_array(:domains, E'\n'))
+), wanted AS MATERIALIZED (
+    SELECT w.email, split_part(w.email, '@', 2) IN (SELECT domain FROM colleague) AS colleague
+    FROM unnest(string_to_array(:emails, E'\n')) AS w (email)
+)
+SELECT 'd' AS kind, domain AS key, CAST(NULL AS text) AS ref, CAST(NULL AS text) AS company_id,
+    CAST(NULL AS boolean) AS active, CAST(NULL AS timestamptz) AS updated_at
+FROM colleague
+UNION ALL
+SELECT 'u', w.email, ue.user_id, NULL, u.active, NULL
+FROM wanted AS w
+JOIN user_emails AS ue ON ue.account_id = :account_id AND ue.email = w.email
+JOIN users AS u ON u.account_id = ue.account_id AND u.id = ue.user_id
+WHERE w.colleague
+UNION ALL
+SELECT 'c', w.email, found.id, found.company_id, found.active, found.updated_at
+FROM wanted AS w CROSS JOIN LATERAL (
+    SELECT c.id, c.company_id, c.active, c.updated_at
+    FROM contact_emails AS ce
+    JOIN contacts AS c ON c.account_id = ce.account_id AND c.id = ce.contact_id
+    WHERE ce.account_id = :account_id AND ce.email = w.email
+    OFFSET 0
+) AS found
+WHERE NOT w.colleague
+""",
+    # SQLite joins a CROSS JOIN in the order written: addresses first, then the probes.
+    "sqlite": """
+WITH colleague (domain) AS MATERIALIZED (
+    SELECT domain FROM user_emails
+    WHERE account_id = :account_id AND domain IN (SELECT value FROM json_each(:domains))
+    UNION
+    SELECT domain FROM account_domains
+    WHERE account_id = :account_id AND domain IN (SELECT value FROM json_each(:domains))
+), wanted (email, colleague) AS MATERIALIZED (
+    SELECT value, substr(value, instr(value, '@') + 1) IN (SELECT domain FROM colleague)
+    FROM json_each(:emails)
+)
+SELECT 'd' AS kind, domain AS key, NULL AS ref, NULL AS company_id, NULL AS active,
+    NULL AS updated_at
+FROM colleague
+UNION ALL
+SELECT 'u', w.email, ue.user_id, NULL, u.active, NULL
+FROM wanted AS w CROSS JOIN user_emails AS ue CROSS JOIN users AS u
+WHERE w.colleague AND ue.account_id = :account_id AND ue.email = w.email
+    AND u.account_id = ue.account_id AND u.id = ue.user_id
+UNION ALL
+SELECT 'c', w.email, c.id, c.company_id, c.active, c.updated_at
+FROM wanted AS w CROSS JOIN contact_emails AS ce CROSS JOIN contacts AS c
+WHERE NOT w.colleague AND ce.account_id = :account_id AND ce.email = w.email
+    AND c.account_id = ce.account_id AND c.id = ce.contact_id
+""",
+}
 
 
 @functools.cache
-def _lookup_query(dialect: str) -> sa.CompoundSelect:
-    """One round trip: users by address, contacts by address, and colleague domains."""
-    # PostgreSQL wants every UNION column typed alike, NULLs included.
-    no_text, no_flag = sa.cast(sa.null(), sa.String), sa.cast(sa.null(), sa.Boolean)
-    # Contact times bypass UtcDateTime: ``_aware`` attaches the zone for the few that matter,
-    # and per-row type processing was a third of the lookup on SQLite (tests/bench).
-    plain_time = sa.DateTime(timezone=True)
-    no_time = sa.cast(sa.null(), plain_time)
-    by_user = (
-        sa.select(
-            sa.literal("u").label("kind"),
-            user_emails.c.email.label("key"),
-            user_emails.c.user_id.label("ref"),
-            no_text.label("company_id"),
-            users.c.active.label("active"),
-            no_time.label("updated_at"),
-        )
-        .join(
-            users,
-            sa.and_(
-                users.c.account_id == user_emails.c.account_id, users.c.id == user_emails.c.user_id
-            ),
-        )
-        .where(
-            user_emails.c.account_id == sa.bindparam("account_id"),
-            _one_of(user_emails.c.email, "emails", dialect),
-        )
-    )
-    by_contact = (
-        sa.select(
-            sa.literal("c"),
-            contact_emails.c.email,
-            contacts.c.id,
-            contacts.c.company_id,
-            contacts.c.active,
-            sa.type_coerce(contacts.c.updated_at, plain_time),
-        )
-        .join(
-            contacts,
-            sa.and_(
-                contacts.c.account_id == contact_emails.c.account_id,
-                contacts.c.id == contact_emails.c.contact_id,
-            ),
-        )
-        .where(
-            contact_emails.c.account_id == sa.bindparam("account_id"),
-            _one_of(contact_emails.c.email, "emails", dialect),
-        )
-    )
-    user_domains = (
-        sa.select(sa.literal("d"), user_emails.c.domain, no_text, no_text, no_flag, no_time)
-        .where(
-            user_emails.c.account_id == sa.bindparam("account_id"),
-            _one_of(user_emails.c.domain, "domains", dialect),
-        )
-        .distinct()
-    )
-    extra_domains = sa.select(
-        sa.literal("d"), account_domains.c.domain, no_text, no_text, no_flag, no_time
-    ).where(
-        account_domains.c.account_id == sa.bindparam("account_id"),
-        _one_of(account_domains.c.domain, "domains", dialect),
-    )
-    return sa.union_all(by_user, by_contact, user_domains, extra_domains)
+def _lookup_query(dialect: str) -> sa.TextClause:
+    """One round trip for a page: colleague domains, users and contacts by address.
+
+    Bind ``account_id``, and ``emails`` and ``domains`` (normalised, each through
+    ``_list_param``). Plain SQL with untyped columns: per-row type processing was a third
+    of the lookup on SQLite (tests/bench), and ``_to_directory`` does the little needed.
+    """
+    try:
+        return sa.text(_LOOKUP_SQL[dialect])
+    except KeyError:
+        raise ValueError(f"no directory lookup for the {dialect} dialect") from None
 
 
 def _to_directory(rows: Iterable[Any]) -> Directory:
+    """The Directory of ``_lookup_query``'s rows."""
     user_by_email: dict[str, str] = {}
-    contacts_by_email: dict[str, list[ContactRecord]] = defaultdict(list)
+    contacts_by_email: dict[str, list[ContactRecord]] = {}
     domains: set[str] = set()
     for kind, key, ref, company_id, active, updated_at in rows:
-        if kind == "u":
+        if kind == "c":
+            record = ContactRecord(ref, company_id, bool(active), _aware(updated_at))
+            found = contacts_by_email.get(key)
+            if found is None:
+                contacts_by_email[key] = [record]
+            else:
+                found.append(record)
+        elif kind == "u":
             if active:
                 user_by_email[key] = ref
-        elif kind == "c":
-            contacts_by_email[key].append(
-                ContactRecord(
-                    contact_id=ref,
-                    company_id=company_id,
-                    active=bool(active),
-                    updated_at=_aware(updated_at),
-                )
-            )
         else:
             domains.add(key)
     return Directory(
         user_by_email=user_by_email,
         colleague_domains=frozenset(domains),
-        contacts_by_email=dict(contacts_by_email),
+        contacts_by_email=contacts_by_email,
     )
 
 
-def _aware(value: Any) -> datetime:
-    # Columns inside a UNION lose their TypeDecorator on some dialects; SQLite gives strings.
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+def _aware(value: datetime | str) -> datetime:
+    """An aware ``updated_at``: PostgreSQL gives one, SQLite naive UTC as text."""
+    if not isinstance(value, str):
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    try:  # parsed with its zone in one go: replace(tzinfo=...) costs more than the parse
+        return datetime.fromisoformat(value + "+00:00")
+    except ValueError:  # the text carries its own offset
+        return _aware(datetime.fromisoformat(value))
