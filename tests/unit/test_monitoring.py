@@ -18,6 +18,7 @@ import workers.metrics
 import workers.outbox_relay
 import workers.scheduler
 import workers.sync
+import workers.writeback
 
 ROOT = Path(__file__).resolve().parents[2]
 MONITORING = ROOT / "infra" / "monitoring"
@@ -33,6 +34,7 @@ METRIC_MODULES = (
     workers.outbox_relay,
     workers.scheduler,
     workers.sync,
+    workers.writeback,
 )
 #: Gauges the store collector yields at scrape time.
 STORE_GAUGE_NAMES = {
