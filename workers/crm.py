@@ -11,8 +11,8 @@ has its write request (RELIABILITY.md §5.2, §5.3); ``workers.outbox_relay`` pu
   calendar exactly what it was last asked to write requests nothing (R25).
 - ``appointment.deleted``: the CRM side is marked deleted; the calendar event stays (R13).
 - ``user|contact|company.saved|deleted``: the directory, one record at a time, as
-  ``calsync directory load`` writes it. A contact that gains an address takes over the
-  bare participants with that address in appointments still to come (R5, R18).
+  ``calsync directory load`` writes it. A user or contact that gains an address takes over
+  the bare participants with that address in appointments still to come (R2, R5, R18).
 
 A save the domain refuses is a permanent failure: the message is dead-lettered with the
 reason, and an appointment that exists shows it (``sync.state`` ``refused``, ``sync.error``).
@@ -398,7 +398,13 @@ def _user_saved(
         active=data.get("active", True),
     )
     crm_store.ensure_account(conn, account_id, now)
-    crm_store.save_user(conn, account_id, user, now)
+    gained = crm_store.save_user(conn, account_id, user, now)
+    if gained and user.active:
+        linked = crm_store.link_user_in_future(
+            conn, account_id, user_id=user.id, emails=gained, now=now
+        )
+        if linked:
+            log.info("user linked to coming appointments", count=len(linked), user=user.id)
 
 
 def _user_deleted(

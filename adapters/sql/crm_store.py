@@ -33,6 +33,7 @@ from adapters.sql.tables import (
     contacts,
     crm_appointments,
     outbox,
+    user_emails,
     users,
 )
 from adapters.sql.upsert import dialect_insert, upsert
@@ -254,10 +255,73 @@ def ensure_account(conn: sa.Connection, account_id: str, now: datetime) -> None:
     )
 
 
-def save_user(conn: sa.Connection, account_id: str, user: UserEntry, now: datetime) -> None:
+def save_user(
+    conn: sa.Connection, account_id: str, user: UserEntry, now: datetime
+) -> tuple[str, ...]:
     """Upsert one user and make its username and aliases exactly ``user``'s (the load's rule:
-    an address given to this user is taken from whoever held it before)."""
+    an address given to this user is taken from whoever held it before); returns the
+    addresses it gained."""
+    before = set(
+        conn.execute(
+            sa.select(user_emails.c.email).where(
+                user_emails.c.account_id == account_id, user_emails.c.user_id == user.id
+            )
+        ).scalars()
+    )
     _load_users(conn, _entry(account_id, users=(user,)), now)
+    return tuple(e for e in user.all_emails if e not in before)
+
+
+def link_user_in_future(
+    conn: sa.Connection, account_id: str, *, user_id: str, emails: Sequence[str], now: datetime
+) -> list[str]:
+    """Turn bare ``emails`` of appointments starting at or after ``now`` into the user (R2).
+
+    Where the user already takes part under another address, the bare one goes: a user is
+    one participant however many of their addresses were invited. Past appointments keep
+    their bare addresses. Returns the appointment ids.
+    """
+    if not emails:
+        return []
+    p, a = appointment_participants.c, appointments.c
+    wanted = sorted(set(emails))
+    bare = conn.execute(
+        sa.select(p.appointment_id, p.email)
+        .join(appointments, a.id == p.appointment_id)
+        .where(
+            p.account_id == account_id,
+            p.kind == ParticipantKind.EXTERNAL.value,
+            p.email.in_(wanted),
+            a.account_id == account_id,
+            a.start_at >= now,
+        )
+        .order_by(p.appointment_id, p.position)
+    ).all()
+    ids = sorted({row.appointment_id for row in bare})
+    if not ids:
+        return []
+    present = set(
+        conn.execute(
+            sa.select(p.appointment_id).where(
+                p.appointment_id.in_(ids),
+                p.kind == ParticipantKind.USER.value,
+                p.user_id == user_id,
+            )
+        ).scalars()
+    )
+    for row in bare:
+        match = sa.and_(p.appointment_id == row.appointment_id, p.email == row.email)
+        if row.appointment_id in present:
+            conn.execute(appointment_participants.delete().where(match))
+            continue
+        conn.execute(
+            appointment_participants.update()
+            .where(match)
+            .values(kind=ParticipantKind.USER.value, user_id=user_id)
+        )
+        present.add(row.appointment_id)
+    conn.execute(appointments.update().where(a.id.in_(ids)).values(updated_at=now))
+    return ids
 
 
 def deactivate_user(conn: sa.Connection, account_id: str, user_id: str, now: datetime) -> bool:

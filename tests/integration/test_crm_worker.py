@@ -263,6 +263,51 @@ def test_r5_r18_a_contact_gaining_an_address_takes_over_coming_appointments(worl
     assert len(world.outbox_rows()) == 2  # relinking the CRM side writes nothing
 
 
+def test_r2_a_user_gaining_an_alias_takes_over_coming_appointments(world: World) -> None:
+    lucas = {"id": "lucas", "name": "Lucas", "email": "lucas@gbg.exempel.se"}
+    world.send("appointment.saved", meeting("with-lucas", emails=["lucas.l@partner.example"]))
+    world.send("user.saved", {**lucas, "aliases": ["lucas.l@partner.example"]})
+
+    people = world.appointment_for("with-lucas").participants
+    assert [(p.kind, p.email, p.user_id) for p in people] == [
+        ("user", "karl.andersson@exempel.se", "karl"),
+        ("contact", "eva@kund.se", None),
+        ("user", "lucas.l@partner.example", "lucas"),
+    ]
+
+
+def test_r2_an_alias_of_a_user_already_taking_part_is_not_listed_twice(world: World) -> None:
+    world.send("user.saved", {"id": "lucas", "name": "Lucas", "email": "lucas@gbg.exempel.se"})
+    world.send(
+        "appointment.saved",
+        meeting("both", user_ids=["lucas"], emails=["lucas.l@partner.example"]),
+    )
+    past = {"start": "2026-11-20T09:00:00+01:00", "end": "2026-11-20T10:00:00+01:00"}
+    world.send("appointment.saved", meeting("history", emails=["lucas.l@partner.example"], **past))
+    assert ("external", "lucas.l@partner.example") in [
+        (p.kind, p.email) for p in world.appointment_for("both").participants
+    ]
+
+    world.send(
+        "user.saved",
+        {
+            "id": "lucas",
+            "name": "Lucas",
+            "email": "lucas@gbg.exempel.se",
+            "aliases": ["lucas.l@partner.example"],
+        },
+    )
+
+    both = [(p.kind, p.email, p.user_id) for p in world.appointment_for("both").participants]
+    assert both == [
+        ("user", "karl.andersson@exempel.se", "karl"),
+        ("user", "lucas@gbg.exempel.se", "lucas"),
+        ("contact", "eva@kund.se", None),
+    ]
+    history = world.appointment_for("history").participants
+    assert ("external", "lucas.l@partner.example") in [(p.kind, p.email) for p in history]
+
+
 def test_r5_a_deleted_contact_no_longer_stands_for_its_address(world: World) -> None:
     world.send("contact.deleted", {"id": "eva"})
     with world.store.connect() as conn:
