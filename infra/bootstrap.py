@@ -48,6 +48,7 @@ from workers.connections import LifecycleHandler
 from workers.crm import CrmHandler
 from workers.outbox_relay import OutboxRelay
 from workers.parker import DeadLetterParker
+from workers.retention import MessageRetention
 from workers.runner import Runnable
 from workers.scheduler import Job, Scheduler, UpkeepJobs
 from workers.sync import SyncHandler
@@ -58,6 +59,8 @@ from workers.writeback_waiting import WaitingWrites
 BROKER_PROBE_TIMEOUT = 2.0
 #: How often writes waiting for their organizer's calendar are looked at.
 WRITE_WAITING_EVERY = timedelta(minutes=1)
+#: How often published outbox rows and old inbox records are deleted.
+PURGE_EVERY = timedelta(hours=1)
 
 
 @dataclass
@@ -178,7 +181,8 @@ class Container:
             keeper=self.channel_keeper(),
         )
         waiting = Job("write_waiting", WRITE_WAITING_EVERY, WaitingWrites(self.engine).run)
-        return Scheduler(SqlJobs(self.engine), [*jobs.jobs(), waiting])
+        purge = Job("purge_old_messages", PURGE_EVERY, MessageRetention(self.engine).run)
+        return Scheduler(SqlJobs(self.engine), [*jobs.jobs(), waiting, purge])
 
     def outbox_relay(self) -> OutboxRelay:
         """Publishes the outbox; safe to run in several processes (rows are locked)."""
