@@ -6,7 +6,10 @@ broker in a temporary directory; nothing of ``var/`` is touched):
 * the sandbox Google and Microsoft calendars (``infra.sandbox``);
 * our HTTP app (ingest + API) on a local port that is ``CALSYNC_PUBLIC_URL``, so the
   sandbox's push notifications (and Graph's validation handshake) reach the real webhooks;
-* the sync worker in a thread.
+* the sync, CRM, outbox relay and write-back workers in a thread.
+
+Then the other direction (``infra.demo_writeback``): appointments saved in the CRM are
+posted to ``/crm/events`` and written to Karl's calendars, with and without invitations.
 
 The directory has two accounts with the same people: ``exempel`` (Karl; Johanna is no user)
 for scenarios 1 and 2, and ``exempel-gbg`` (Karl, and Lucas at gbg.exempel.se) for
@@ -38,9 +41,10 @@ from werkzeug.serving import make_server
 from adapters.directory_file import parse_directory
 from adapters.sql.appointments import AppointmentFilter, AppointmentRecord
 from domain.model import Provider
-from infra import db
+from infra import db, demo_writeback
 from infra.bootstrap import Container
 from infra.connect import ConnectError, connect_calendar
+from infra.demo_output import print_table
 from infra.log import configure_logging
 from infra.sandbox.client import SandboxAdminClient
 from infra.sandbox.server import QuietRequestHandler, SandboxServer
@@ -194,7 +198,7 @@ def run_demo(out: TextIO, *, work_dir: Path | None = None) -> int:
         stop = threading.Event()
         worker = threading.Thread(
             target=run_workers,
-            args=(container.workers(["sync"]),),
+            args=(container.workers(["sync", "crm", "outbox-relay", "writeback"]),),
             kwargs={"stop": stop, "grace_seconds": 5},
             name="demo-workers",
             daemon=True,
@@ -219,7 +223,20 @@ def run_demo(out: TextIO, *, work_dir: Path | None = None) -> int:
         for day, meeting in enumerate(MEETINGS, start=1):
             _book(admins[meeting.provider], meeting, start + timedelta(days=day))
         found = _wait_for_sync(container)
-        return _report(out, container, found)
+        status = _report(out, container, found)
+        planned = demo_writeback.saves(ACCOUNT, ACCOUNT_GBG)
+        demo_writeback.post_saves(container, f"http://127.0.0.1:{server.port}", planned)
+        written = demo_writeback.wait_for_writes(container, planned)
+        out.write(
+            "\nThe other direction: appointments saved in the CRM, with Eva, written to "
+            "Karl's calendars:\n"
+        )
+        wrong = demo_writeback.report_writes(out, planned, written, admins, KARL)
+        if wrong:
+            out.write("NOT as the rules say: " + "; ".join(wrong) + "\n")
+            return 1
+        out.write(f"All {len(planned)} CRM saves reached the calendars as the rules say.\n")
+        return status
     return 1  # pragma: no cover - ExitStack does not swallow exceptions
 
 
@@ -385,7 +402,7 @@ def _report(out: TextIO, container: Container, found: dict[str, AppointmentRecor
                 "as the article says" if ok else "WRONG",
             )
         )
-    _table(out, rows)
+    print_table(out, rows)
     out.write("\nWhat each user's CRM calendar shows:\n")
     for account_id, user_id in (
         (ACCOUNT, "karl"),
@@ -409,10 +426,3 @@ def _report(out: TextIO, container: Container, found: dict[str, AppointmentRecor
         return 1
     out.write(f"All {len(MEETINGS)} meetings came out as the article says.\n")
     return 0
-
-
-def _table(out: TextIO, rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [" | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
-    lines.insert(1, "-+-".join("-" * w for w in widths))
-    out.writelines(line.rstrip() + "\n" for line in lines)

@@ -68,7 +68,22 @@ def test_the_demo_shows_the_articles_scenarios(
     calendars = table.split("What each user's CRM calendar shows:", 1)[1]
     assert "karl @ exempel:" in calendars
     assert "lucas @ exempel-gbg:\n    (nothing)" in calendars
-    assert "Scenario 3" not in calendars
+    assert "Scenario 3" not in calendars.split("The other direction", 1)[0]
+
+    # And the other direction: CRM saves written to the calendars, Eva mailed only when
+    # invited (R20, R21), with the provider's video link (R22)
+    written = table.split("The other direction", 1)[1]
+    rows = [line for line in written.splitlines() if line.startswith("Save ")]
+    assert len(rows) == 3
+    invite_google, no_invite, invite_microsoft = rows
+    assert "| google " in invite_google
+    assert "https://meet.google.com/" in invite_google
+    assert "| invitation " in invite_google
+    assert "| none " in no_invite
+    assert "https://teams.microsoft.com/" in invite_microsoft
+    assert "| invitation " in invite_microsoft
+    assert all(row.rstrip().endswith("as R20-R22 say") for row in rows)
+    assert "All 3 CRM saves reached the calendars as the rules say." in written
 
     # The store and the embedded broker lived in the work directory only
     assert (work / "calsync.sqlite3").exists()
