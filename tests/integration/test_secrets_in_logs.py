@@ -1,7 +1,8 @@
-"""No secret reaches a log line through a whole connect, notification and sync.
+"""No secret reaches a log line through a whole connect, notification, sync and write-back.
 
 Every log line of the process (ours and the client libraries', at DEBUG) is captured as
-JSON while a calendar is connected, notified and synced, on each provider; then every
+JSON while a calendar is connected, notified and synced, and a CRM save is written to it,
+on each provider; then every
 secret the run handled is looked for in the text: the refresh and access tokens, the OAuth
 client secret, the channel token or clientState, and our own keys.
 """
@@ -9,10 +10,12 @@ client secret, the channel token or clientState, and our own keys.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -24,6 +27,7 @@ from domain.model import Provider
 from infra.log import configure_logging
 from infra.sandbox.client import SandboxAdminClient
 from infra.sandbox.server import SandboxServer
+from ingest.signature import sign
 from tests.support.live_world import ACCOUNT, CLIENT, World, live_world
 from workers.runner import run_workers
 
@@ -73,6 +77,48 @@ def _synced(world: World) -> bool:
     return count > 0
 
 
+def _save_in_crm(world: World) -> None:
+    raw = json.dumps(
+        {
+            "id": "crm-event-1",
+            "type": "appointment.saved",
+            "account_id": ACCOUNT,
+            "occurred_at": datetime.now(UTC).isoformat(),
+            "data": {
+                "id": "crm-1",
+                "organizer_user_id": "ann",
+                "subject": "Written back",
+                "start": "2026-12-03T09:00:00+00:00",
+                "end": "2026-12-03T10:00:00+00:00",
+                "emails": ["eva@kund.se"],
+                "video": "meet",
+                "invite": True,
+            },
+        }
+    ).encode()
+    at = int(time.time())
+    signature = sign(world.container.settings.crm_signing_secret, at, raw)
+    response = (
+        world.container.http_app()
+        .test_client()
+        .post(
+            "/crm/events",
+            data=raw,
+            content_type="application/json",
+            headers={"X-Calsync-Signature": f"t={at},v1={signature}"},
+        )
+    )
+    assert response.status_code == 202, response.get_data(as_text=True)
+
+
+def _written(world: World) -> bool:
+    with world.container.engine.connect() as conn:
+        state = conn.execute(
+            sa.select(appointments.c.sync_state).where(appointments.c.crm_id == "crm-1")
+        ).scalar()
+    return state == "synced"
+
+
 @pytest.mark.parametrize("provider", [Provider.GOOGLE, Provider.MICROSOFT], ids=["google", "graph"])
 def test_no_secret_is_logged_through_connect_notification_and_sync(
     world: World, log_text: io.StringIO, provider: Provider
@@ -85,7 +131,9 @@ def test_no_secret_is_logged_through_connect_notification_and_sync(
     stop = threading.Event()
     workers = threading.Thread(
         target=run_workers,
-        args=(world.container.workers(["sync", "connections"]),),
+        args=(
+            world.container.workers(["sync", "connections", "crm", "outbox-relay", "writeback"]),
+        ),
         kwargs={"stop": stop, "grace_seconds": 5},
         daemon=True,
     )
@@ -97,6 +145,13 @@ def test_no_secret_is_logged_through_connect_notification_and_sync(
         while not _synced(world) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert _synced(world)
+
+        # And the CRM saves an appointment, which is written to the calendar
+        _save_in_crm(world)
+        deadline = time.monotonic() + 20
+        while not _written(world) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _written(world)
     finally:
         stop.set()
         workers.join(timeout=15)
@@ -105,6 +160,7 @@ def test_no_secret_is_logged_through_connect_notification_and_sync(
     text = log_text.getvalue()
     assert '"calendar connected"' in text
     assert '"sync finished"' in text
+    assert '"appointment written to the calendar"' in text
     # ...and not one secret the run handled
     stored = StoredTokens.load(world.container.connections.credentials(result.connection_id))
     (channel,) = admin.subscriptions()
