@@ -135,9 +135,29 @@ class WritebackHandler:
         if written is None:
             return
         WRITEBACK_PROVIDER_CALLS.labels(provider.value).inc(written.calls)
+        if not self._store_written(envelope, job, record, written):
+            return
+        WRITEBACK_WRITES.labels(provider.value, "updated" if link else "created").inc()
+        log.info(
+            "appointment written to the calendar",
+            provider=provider.value,
+            event_id=written.event_id,
+            calls=written.calls,
+            invite=draft.invite,
+        )
+
+    def _store_written(
+        self,
+        envelope: Envelope,
+        job: store.AppointmentToWrite,
+        record: ConnectionRecord,
+        written: WrittenEvent,
+    ) -> bool:
+        """Commit the write with the request's inbox record; False if another delivery of
+        the request committed first."""
         with self._engine.begin() as conn:
             if not claim_message(conn, CONSUMER, envelope.id):
-                return
+                return False
             if written.tokens is not None:
                 self._connections.save_credentials(
                     conn, record.id, StoredTokens.refreshed(written.tokens).dump()
@@ -146,9 +166,9 @@ class WritebackHandler:
                 conn,
                 store.Written(
                     appointment_id=job.appointment_id,
-                    account_id=account_id,
+                    account_id=job.account_id,
                     connection_id=record.id,
-                    provider=provider,
+                    provider=Provider(record.provider),
                     organizer_user_id=job.organizer_user_id,
                     event_id=written.event_id,
                     ical_uid=written.ical_uid,
@@ -160,14 +180,7 @@ class WritebackHandler:
                 ),
                 self._clock(),
             )
-        WRITEBACK_WRITES.labels(provider.value, "updated" if link else "created").inc()
-        log.info(
-            "appointment written to the calendar",
-            provider=provider.value,
-            event_id=written.event_id,
-            calls=written.calls,
-            invite=draft.invite,
-        )
+        return True
 
     def _call_provider(
         self,
