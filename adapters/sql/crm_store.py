@@ -388,6 +388,15 @@ def deactivate_contact(
         .where(contacts.c.account_id == account_id, contacts.c.id == contact_id, contacts.c.active)
         .values(active=False, updated_at=now)
     )
+    if result.rowcount > 0:  # the directory lookup reads the copies in contact_emails
+        conn.execute(
+            contact_emails.update()
+            .where(
+                contact_emails.c.account_id == account_id,
+                contact_emails.c.contact_id == contact_id,
+            )
+            .values(active=False, contact_updated_at=now)
+        )
     return result.rowcount > 0
 
 

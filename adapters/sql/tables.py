@@ -109,6 +109,12 @@ contact_emails = sa.Table(
     sa.Column("account_id", ID, primary_key=True),
     sa.Column("email", EMAIL, primary_key=True),
     sa.Column("contact_id", ID, primary_key=True),
+    # Copies of the contact's company, state and last change: the directory lookup reads a
+    # page's contacts from this table alone (tests/bench/test_resolution.py). Every write of
+    # ``contacts`` writes them too (adapters.sql.directory, adapters.sql.crm_store).
+    sa.Column("company_id", ID, nullable=True),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("contact_updated_at", UtcDateTime, nullable=True),
     sa.Index(None, "account_id", "contact_id"),
 )
 

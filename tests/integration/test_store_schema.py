@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -64,3 +66,52 @@ def test_hot_lookup_is_a_single_index_probe(store: sa.Engine, name: str) -> None
             plan = " ".join(r[-1] for r in conn.execute(sa.text(f"EXPLAIN QUERY PLAN {compiled}")))
             assert plan.startswith("SEARCH"), plan
             assert "INDEX" in plan or "PRIMARY KEY" in plan, plan
+
+
+def test_0010_copies_each_contacts_company_and_state_to_its_addresses(tmp_path: Path) -> None:
+    # Given a store at 0009 holding a contact with two addresses
+    engine = sa.create_engine(f"sqlite:///{tmp_path}/old.sqlite3")
+    db.upgrade(engine, "0009")
+    stamp = "2026-01-02 03:04:05.000000"
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO accounts (id, name, created_at, updated_at) VALUES ('a', 'A', :t, :t)"
+            ),
+            {"t": stamp},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO contacts (account_id, id, name, company_id, active, created_at,"
+                " updated_at) VALUES ('a', 'eva', 'Eva', 'kund', false, :t, :t)"
+            ),
+            {"t": stamp},
+        )
+        for email in ("eva@kund.se", "eva@home.example"):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO contact_emails (account_id, email, contact_id)"
+                    " VALUES ('a', :e, 'eva')"
+                ),
+                {"e": email},
+            )
+
+    # When it is upgraded
+    db.upgrade(engine)
+
+    # Then every address carries the contact's company, state and time of last change
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(
+                contact_emails.c.email,
+                contact_emails.c.company_id,
+                contact_emails.c.active,
+                contact_emails.c.contact_updated_at,
+            ).order_by(contact_emails.c.email)
+        ).all()
+    assert [(r.email, r.company_id, r.active) for r in rows] == [
+        ("eva@home.example", "kund", False),
+        ("eva@kund.se", "kund", False),
+    ]
+    assert all(r.contact_updated_at.year == 2026 for r in rows)
+    engine.dispose()
