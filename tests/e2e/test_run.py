@@ -30,12 +30,13 @@ def wait_for_json(url: str, timeout: float = 30) -> dict:
             time.sleep(0.2)
 
 
-def test_run_serves_healthz_and_stops_cleanly_on_sigterm(calsync) -> None:
+def serve_healthz_then_stop(calsync, command: str) -> tuple[dict, int, str]:
+    """Start ``calsync <command>``, read /healthz, SIGTERM it: the health, status and stderr."""
     assert calsync("db", "upgrade").returncode == 0
     port = free_port()
     env = {**calsync.env, "CALSYNC_LISTEN": f"127.0.0.1:{port}"}
     process = subprocess.Popen(
-        [*CALSYNC, "run"],
+        [*CALSYNC, command],
         cwd=calsync.cwd,
         env=env,
         stdout=subprocess.PIPE,
@@ -44,32 +45,22 @@ def test_run_serves_healthz_and_stops_cleanly_on_sigterm(calsync) -> None:
     )
     try:
         health = wait_for_json(f"http://127.0.0.1:{port}/healthz")
-        assert health == {"status": "ok"}
     finally:
         process.send_signal(signal.SIGTERM)
         _out, err = process.communicate(timeout=30)
-    assert process.returncode == 0, err
+    return health, process.returncode, err
+
+
+def test_run_serves_healthz_and_stops_cleanly_on_sigterm(calsync) -> None:
+    health, status, err = serve_healthz_then_stop(calsync, "run")
+    assert health == {"status": "ok"}
+    assert status == 0, err
     assert "shutting down" in err
 
 
 def test_serve_runs_gunicorn_with_its_config_and_serves_healthz(calsync) -> None:
     # `calsync serve` is the production server: gunicorn with infra/gunicorn_conf.py
-    assert calsync("db", "upgrade").returncode == 0
-    port = free_port()
-    env = {**calsync.env, "CALSYNC_LISTEN": f"127.0.0.1:{port}"}
-    process = subprocess.Popen(
-        [*CALSYNC, "serve"],
-        cwd=calsync.cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        health = wait_for_json(f"http://127.0.0.1:{port}/healthz")
-        assert health == {"status": "ok"}
-    finally:
-        process.send_signal(signal.SIGTERM)
-        _out, err = process.communicate(timeout=30)
-    assert process.returncode == 0, err
+    health, status, err = serve_healthz_then_stop(calsync, "serve")
+    assert health == {"status": "ok"}
+    assert status == 0, err
     assert "Booting worker" in err  # gunicorn's own workers, as configured
