@@ -105,7 +105,7 @@ class GoogleCalendarSource:
         with session.lock:
             adopt_access_token(session.google_credentials, credentials)
             body = self._list(session, params)
-            tokens = _unreported_tokens(session, credentials)
+            tokens = unreported_tokens(session, credentials)
         items = body.get("items") or []
         next_page = body.get("nextPageToken")
         return ChangePage(
@@ -184,7 +184,7 @@ def adopt_access_token(google_credentials: GoogleCredentials, credentials: Crede
         google_credentials.expiry = naive_utc(credentials.expires_at)
 
 
-def _unreported_tokens(session: GoogleSession, credentials: Credentials) -> RefreshedTokens | None:
+def unreported_tokens(session: GoogleSession, credentials: Credentials) -> RefreshedTokens | None:
     """The tokens in use, if the caller does not have them (see ``adapters.calendar.source``)."""
     current = session.google_credentials
     token, refresh_token = current.token, current.refresh_token or credentials.refresh_token

@@ -8,12 +8,17 @@ calendar source keeps, built around whichever discovery service the reader asks 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC
 from typing import Any
 
 from google.oauth2.credentials import Credentials as GoogleCredentials
 
-from adapters.calendar.google import GoogleSession, adopt_access_token, close_session, naive_utc
+from adapters.calendar.google import (
+    GoogleSession,
+    adopt_access_token,
+    close_session,
+    naive_utc,
+    unreported_tokens,
+)
 from adapters.calendar.google_errors import (
     call_google,
 )
@@ -90,14 +95,3 @@ class GoogleReader:
 
     def _call(self, action: Callable[[], Any], operation: str) -> Any:
         return call_google(self._retry, action, operation)
-
-
-def unreported_tokens(session: GoogleSession, credentials: Credentials) -> RefreshedTokens | None:
-    """The tokens the session uses, if ``credentials`` does not carry them already."""
-    current = session.google_credentials
-    token, refresh_token = current.token, current.refresh_token or credentials.refresh_token
-    if not token or (token, refresh_token) == (credentials.access_token, credentials.refresh_token):
-        return None
-    session.refresh_tokens.add(refresh_token)
-    expiry = current.expiry.replace(tzinfo=UTC) if current.expiry else None
-    return RefreshedTokens(access_token=token, expires_at=expiry, refresh_token=refresh_token)
