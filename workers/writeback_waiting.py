@@ -18,11 +18,9 @@ from adapters.broker.envelope import Envelope, EnvelopeError, message_id_for
 from adapters.sql import crm_store
 from adapters.sql import writeback_store as store
 from adapters.sql.crm_store import OutboxMessage
+from workers.crm import PENDING
 
 log = structlog.get_logger("calsync.writeback")
-
-#: ``sync_state`` of an appointment whose write is requested again.
-PENDING = "pending"
 
 
 class WaitingWrites:

@@ -181,7 +181,7 @@ def _stored(
     return {
         row.id: StoredAppointment(
             appointment_id=row.id,
-            timing=_timing(row),
+            timing=stored_timing(row),
             time_zone=row.time_zone,
             company_id=row.company_id,
             company_set_by_hand=row.company_set_by_hand,
@@ -221,7 +221,8 @@ def _crm_saved(conn: sa.Connection, rows: Sequence[Any]) -> dict[str, CrmSaved]:
     }
 
 
-def _timing(row: Any) -> Timing | None:
+def stored_timing(row: Any) -> Timing | None:
+    """The timing of an ``appointments`` row (its time columns and ``time_zone``)."""
     if row.all_day and row.start_date and row.end_date:
         return AllDay(row.start_date, row.end_date)
     if row.start_at and row.end_at:

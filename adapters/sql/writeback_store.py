@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from adapters.sql.sync_store import to_link, upsert_links
+from adapters.sql.sync_store import stored_timing, to_link, upsert_links
 from adapters.sql.tables import (
     appointment_participants,
     appointment_rooms,
@@ -26,7 +26,7 @@ from adapters.sql.tables import (
     outbox,
 )
 from domain.meetings import EventLink
-from domain.model import AllDay, EventVersion, Provider, Timed, Timing
+from domain.model import EventVersion, Provider, Timing
 from domain.versions import is_newer
 
 #: ``appointments.sync_state`` values the write-back sets.
@@ -103,7 +103,7 @@ def load_write(
     ).first()
     if row is None or row.organizer_user_id is None:
         return None
-    timing = _timing(row)
+    timing = stored_timing(row)
     if timing is None:
         return None
     p = appointment_participants.c
@@ -283,11 +283,3 @@ def latest_request(conn: sa.Connection, appointment_id: str) -> StoredRequest | 
     if row is None:
         return None
     return StoredRequest(row.body, row.routing_key, row.ordering_key)
-
-
-def _timing(row: Any) -> Timing | None:
-    if row.all_day and row.start_date and row.end_date:
-        return AllDay(row.start_date, row.end_date)
-    if row.start_at and row.end_at:
-        return Timed(row.start_at, row.end_at, row.time_zone)
-    return None
