@@ -1,10 +1,18 @@
 """R1-R6 and R11: who is who on a provider event."""
 
+from dataclasses import fields
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.model import AddressKind, Attendee, ParticipantKind, Response, Room
-from domain.participants import Resolver, classify_address, resolve_attendees
+from domain.model import AddressKind, Attendee, Participant, ParticipantKind, Response, Room
+from domain.participants import (
+    Resolver,
+    _Address,
+    _new_participant,
+    classify_address,
+    resolve_attendees,
+)
 from tests.unit.domain.builders import (
     JOHANNA_EMAILS,
     KARL_EMAILS,
@@ -279,3 +287,23 @@ def test_r1_r6_one_resolver_for_a_page_resolves_each_event_as_if_alone(
     # Then every event comes out exactly as it does when resolved on its own
     alone = [resolve_attendees(attendees, organizer, directory) for attendees, organizer in page]
     assert together == alone
+
+
+def test_the_fast_participant_constructor_sets_every_field_as_the_dataclass_does() -> None:
+    # _new_participant bypasses Participant.__init__ for speed; a field added to Participant
+    # and not to it would be left unset, so compare every field.
+    address = _Address(
+        "anna@kund.se", "contact:c-anna", ParticipantKind.CONTACT, None, "c-anna", "co-kund"
+    )
+    made = _new_participant(address, Response.TENTATIVE, "Anna")
+    expected = Participant(
+        ParticipantKind.CONTACT,
+        "anna@kund.se",
+        Response.TENTATIVE,
+        None,
+        "c-anna",
+        "co-kund",
+        "Anna",
+    )
+    assert made == expected
+    assert all(getattr(made, f.name) == getattr(expected, f.name) for f in fields(Participant))
