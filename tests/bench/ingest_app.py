@@ -8,11 +8,14 @@ from __future__ import annotations
 from flask import Flask
 
 from infra.bootstrap import Container
+from infra.log import configure_logging
 from infra.settings import Settings
 
 
 def create() -> Flask:
-    app = Container(Settings.from_env()).http_app()
+    settings = Settings.from_env()
+    configure_logging(settings.log_format, settings.log_level)  # as ``calsync serve`` does
+    app = Container(settings).http_app()
 
     @app.post("/bench/bare")
     def bare() -> tuple[str, int]:
