@@ -60,6 +60,21 @@ def merge_writeback_attendees(
     return tuple(dict.fromkeys((*crm, *added_in_calendar)))
 
 
+def merge_writeback_rooms(
+    crm_rooms: Sequence[str], provider_rooms: Sequence[str], rooms_written: Sequence[str] | None
+) -> tuple[str, ...]:
+    """Return the rooms to book on the event (R23, R24).
+
+    As with people: the CRM's rooms, plus rooms booked in the calendar that we never
+    booked; a room we booked that the CRM no longer lists is released. ``rooms_written``
+    None means the last write's rooms are unknown (it predates their record), so the
+    CRM's rooms alone are booked rather than guessing which others to keep.
+    """
+    if rooms_written is None:
+        return merge_writeback_attendees(crm_rooms, (), ())
+    return merge_writeback_attendees(crm_rooms, provider_rooms, rooms_written)
+
+
 def attendees_for_write(
     appointment_created_at: datetime, connected_at: datetime, attendees: Sequence[_Item]
 ) -> tuple[_Item, ...]:

@@ -175,6 +175,7 @@ class WritebackHandler:
                     version=written.version,
                     video_url=written.video_url,
                     attendees=written.attendees,
+                    rooms=written.rooms,
                     fingerprint=job.fingerprint,
                     calls=written.calls,
                 ),
@@ -199,7 +200,9 @@ class WritebackHandler:
         try:
             if event_id is None:
                 return writer.create(credentials, draft)
-            return writer.update(credentials, event_id, draft, job.written_attendees)
+            return writer.update(
+                credentials, event_id, draft, job.written_attendees, job.written_rooms
+            )
         except EventGone as exc:
             reason = f"the event was deleted in the calendar; it is not brought back (R13): {exc}"
             self._finish(envelope, job.appointment_id, store.EVENT_GONE, reason)

@@ -37,7 +37,7 @@ from adapters.calendar.writes import APPOINTMENT_PROPERTY, EventDraft, EventGone
 from domain.emails import normalise_email
 from domain.model import Provider
 from domain.timing import AllDay, Timed, Timing
-from domain.writeback import merge_writeback_attendees, plan_invitations
+from domain.writeback import merge_writeback_attendees, merge_writeback_rooms, plan_invitations
 
 log = structlog.get_logger(__name__)
 
@@ -127,11 +127,11 @@ class GoogleCalendarWriter:
         """
         run = _Run(self._reader, credentials)
         event_id = google_event_id(draft.appointment_id)
-        people = _people(draft.attendees)
+        people, rooms = _people(draft.attendees), _rooms(draft)
         body = {
             "id": event_id,
             **_fields(draft),
-            "attendees": [{"email": p} for p in people] + [_room(r) for r in _rooms(draft)],
+            "attendees": [{"email": p} for p in people] + [_room(r) for r in rooms],
         }
         if draft.video:
             body["conferenceData"] = _meet_request(conference_request_id(draft.appointment_id))
@@ -151,10 +151,10 @@ class GoogleCalendarWriter:
             existing = self._get(run, event_id)
             if _already_says(existing, draft, people):
                 # The crashed try wrote exactly this: patching again would mail everyone twice.
-                return self._answer(run, existing, draft, people)
+                return self._answer(run, existing, draft)
             already = tuple(p for p in _provider_people(existing) if p in people)
-            return self._patch(run, existing, draft, already)
-        return self._answer(run, resource, draft, people)
+            return self._patch(run, existing, draft, already, None)
+        return self._answer(run, resource, draft)
 
     def update(
         self,
@@ -162,6 +162,7 @@ class GoogleCalendarWriter:
         event_id: str,
         draft: EventDraft,
         previously_written: tuple[str, ...],
+        rooms_written: tuple[str, ...] | None = None,
     ) -> WrittenEvent:
         """``events.get``, then ``events.patch`` (see ``CalendarWriter.update``).
 
@@ -170,7 +171,7 @@ class GoogleCalendarWriter:
         """
         run = _Run(self._reader, credentials)
         existing = self._get(run, event_id)
-        return self._patch(run, existing, draft, previously_written)
+        return self._patch(run, existing, draft, previously_written, rooms_written)
 
     def close(self) -> None:
         """Close every cached service's connections."""
@@ -185,14 +186,20 @@ class GoogleCalendarWriter:
         return resource
 
     def _patch(
-        self, run: _Run, existing: Json, draft: EventDraft, previously_written: Iterable[str]
+        self,
+        run: _Run,
+        existing: Json,
+        draft: EventDraft,
+        previously_written: Iterable[str],
+        rooms_written: tuple[str, ...] | None,
     ) -> WrittenEvent:
         event_id = str(existing["id"])
         people = merge_writeback_attendees(
             draft.attendees, _provider_people(existing), tuple(previously_written)
         )
+        rooms = merge_writeback_rooms(draft.rooms, _provider_rooms(existing), rooms_written)
         body: Json = {**_fields(draft, clear_other_time=True)}
-        body["attendees"] = _attendees_kept(existing, people, _rooms(draft))
+        body["attendees"] = _attendees_kept(existing, people, rooms)
         if draft.video and not _has_conference(existing):
             request_id = conference_request_id(draft.appointment_id, existing.get("etag"))
             body["conferenceData"] = _meet_request(request_id)
@@ -209,11 +216,11 @@ class GoogleCalendarWriter:
                 "events.patch",
             ),
         )
-        return self._answer(run, resource, draft, people)
+        return self._answer(run, resource, draft)
 
-    def _answer(
-        self, run: _Run, resource: Json, draft: EventDraft, people: tuple[str, ...]
-    ) -> WrittenEvent:
+    def _answer(self, run: _Run, resource: Json, draft: EventDraft) -> WrittenEvent:
+        """The write's result. Ours are the CRM's people and rooms: those added in the
+        calendar stay on the event without becoming ours, so later updates keep them too."""
         if draft.video:
             resource = self._wait_for_meet(run, resource)
         event = google_event(resource)
@@ -222,7 +229,8 @@ class GoogleCalendarWriter:
             ical_uid=event.ical_uid,
             version=event.version,
             video_url=event.video_url,
-            attendees=people,
+            attendees=_people(draft.attendees),
+            rooms=_rooms(draft),
             calls=run.calls,
             tokens=run.tokens,
         )
@@ -366,10 +374,14 @@ def _provider_people(resource: Json) -> tuple[str, ...]:
     )
 
 
+def _provider_rooms(resource: Json) -> tuple[str, ...]:
+    return _people(str(a["email"]) for a in resource.get("attendees") or () if a.get("resource"))
+
+
 def _attendees_kept(existing: Json, people: tuple[str, ...], rooms: tuple[str, ...]) -> list[Json]:
     """The attendee list to patch in: Google's own entries for whoever stays.
 
-    The organizer's and owner's entries stay as they are; rooms are the draft's.
+    The organizer's and owner's entries stay as they are, then ``people`` and ``rooms``.
     """
     current = existing.get("attendees") or []
     by_email = {normalise_email(str(a.get("email") or "")): a for a in current}

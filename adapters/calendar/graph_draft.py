@@ -22,7 +22,7 @@ from adapters.calendar.times import iana_zone
 from adapters.calendar.writes import EventDraft
 from domain.emails import normalise_email
 from domain.model import AllDay, Provider, Timed, Timing
-from domain.writeback import merge_writeback_attendees, plan_invitations
+from domain.writeback import merge_writeback_attendees, merge_writeback_rooms, plan_invitations
 
 Json = Mapping[str, Any]
 
@@ -37,10 +37,12 @@ class Patch:
     Attributes:
         fields: the PATCH body; empty when the event already says what the draft says.
         people: the people (normalised) the event has after the PATCH that we wrote.
+        rooms: the rooms (normalised) the event has after the PATCH that we booked.
     """
 
     fields: dict[str, Any]
     people: tuple[str, ...]
+    rooms: tuple[str, ...] = ()
 
 
 def new_event(draft: EventDraft, transaction_id: str) -> dict[str, Any]:
@@ -60,7 +62,12 @@ def new_event(draft: EventDraft, transaction_id: str) -> dict[str, Any]:
     return event
 
 
-def patch_for(current: Json, draft: EventDraft, previously_written: Sequence[str] | None) -> Patch:
+def patch_for(
+    current: Json,
+    draft: EventDraft,
+    previously_written: Sequence[str] | None,
+    rooms_written: Sequence[str] | None = None,
+) -> Patch:
     """The PATCH that brings ``current`` (an event as Graph answers it) to ``draft``.
 
     Args:
@@ -68,6 +75,8 @@ def patch_for(current: Json, draft: EventDraft, previously_written: Sequence[str
         draft: what the CRM wants the event to say.
         previously_written: the people we wrote last time (R24); None when every person on
             the event counts as ours (a repeated create answered by the first one).
+        rooms_written: the rooms we booked last time; None when unknown, and then the
+            draft's rooms are the event's.
     """
     fields: dict[str, Any] = {}
     if str(current.get("subject") or "") != draft.subject:
@@ -81,10 +90,10 @@ def patch_for(current: Json, draft: EventDraft, previously_written: Sequence[str
         fields["location"] = {"displayName": draft.location}
     if draft.video and not current.get("isOnlineMeeting"):
         fields.update(isOnlineMeeting=True, onlineMeetingProvider=TEAMS)
-    attendees, people = _attendees(current, draft, previously_written)
+    attendees, people = _attendees(current, draft, previously_written, rooms_written)
     if attendees is not None:
         fields["attendees"] = attendees
-    return Patch(fields, people)
+    return Patch(fields, people, tuple(_addresses(draft.rooms)))
 
 
 def times(timing: Timing, time_zone: str) -> dict[str, Any]:
@@ -115,19 +124,23 @@ def _people_of(event: Json) -> list[Json]:
 
 
 def _attendees(
-    current: Json, draft: EventDraft, previously_written: Sequence[str] | None
+    current: Json,
+    draft: EventDraft,
+    previously_written: Sequence[str] | None,
+    rooms_written: Sequence[str] | None,
 ) -> tuple[list[dict[str, Any]] | None, tuple[str, ...]]:
     """The new ``attendees`` (None: leave them) and the people on the event that we wrote."""
     attendees = list(current.get("attendees") or ())
     by_address = {_normalised_address(a): a for a in attendees}
     on_event = tuple(dict.fromkeys(str(_normalised_address(p)) for p in _people_of(current)))
     written = on_event if previously_written is None else tuple(previously_written)
-    rooms = _addresses(draft.rooms)
     current_rooms = [
         address
         for a in attendees
         if a.get("type") == "resource" and (address := _normalised_address(a))
     ]
+    # Rooms booked in the calendar stay like its people (R24); the CRM's are ours.
+    rooms = merge_writeback_rooms(draft.rooms, current_rooms, rooms_written)
     rooms_differ = set(rooms) != set(current_rooms)
     room_objects = [by_address.get(room) or _new_attendee(room, "resource") for room in rooms]
     if _attaches_people(draft):

@@ -38,7 +38,7 @@ from adapters.calendar.graph_calls import (
     Tally,
     json_request,
 )
-from adapters.calendar.graph_draft import new_event, patch_for
+from adapters.calendar.graph_draft import Patch, new_event, patch_for
 from adapters.calendar.graph_http import error_code
 from adapters.calendar.graph_mapping import graph_event
 from adapters.calendar.retry import RetryPolicy
@@ -101,7 +101,7 @@ class GraphCalendarWriter:
         patch = patch_for(answer, draft, None)
         if patch.fields:
             answer = write.patch(str(answer["id"]), patch.fields)
-        return write.result(_with_join_url(write, answer, draft), patch.people)
+        return write.result(_with_join_url(write, answer, draft), patch)
 
     def update(
         self,
@@ -109,6 +109,7 @@ class GraphCalendarWriter:
         event_id: str,
         draft: EventDraft,
         previously_written: tuple[str, ...],
+        rooms_written: tuple[str, ...] | None = None,
     ) -> WrittenEvent:
         """GET the event, then PATCH what differs (see ``CalendarWriter.update``).
 
@@ -122,9 +123,9 @@ class GraphCalendarWriter:
         current = write.get(event_id)
         if current.get("isCancelled"):
             raise EventGone(f"Microsoft Graph event {event_id} is cancelled")
-        patch = patch_for(current, draft, previously_written)
+        patch = patch_for(current, draft, previously_written, rooms_written)
         answer = write.patch(event_id, patch.fields) if patch.fields else current
-        return write.result(_with_join_url(write, answer, draft), patch.people)
+        return write.result(_with_join_url(write, answer, draft), patch)
 
     def close(self) -> None:
         """Close the HTTP clients and stop the event loop (both restart on next use)."""
@@ -171,14 +172,15 @@ class _Write:
             _gone,
         )
 
-    def result(self, answer: Json, people: tuple[str, ...]) -> WrittenEvent:
+    def result(self, answer: Json, patch: Patch) -> WrittenEvent:
         event = graph_event(answer)
         return WrittenEvent(
             event_id=event.event_id,
             ical_uid=event.ical_uid,
             version=event.version,
             video_url=event.video_url,
-            attendees=people,
+            attendees=patch.people,
+            rooms=patch.rooms,
             calls=self._tally.calls,
             tokens=self._tokens,
         )

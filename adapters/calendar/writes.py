@@ -50,7 +50,8 @@ class EventDraft:
         attendees: the CRM's people, normalised, the organizer left out, already emptied
             for appointments made before the connection (R27). Only written where
             ``invite`` allows it on the provider (Graph mails every attendee it is given).
-        rooms: room resource addresses (R23), always written.
+        rooms: room resource addresses (R23), always written; an update also keeps the
+            rooms booked in the calendar (R24).
         video: ask the provider for its own video meeting (Meet, Teams) (R22).
         invite: send invitations (R20) or not (R21).
     """
@@ -79,6 +80,8 @@ class WrittenEvent:
         video_url: the join URL of the provider's video meeting, if it has one.
         attendees: the people (not rooms, not the organizer) now on the event that we wrote,
             normalised: the ``previously_written`` of the next update (R24).
+        rooms: the rooms now on the event that we booked, normalised: the
+            ``rooms_written`` of the next update.
         calls: HTTP requests to the provider this write made, retries included.
         tokens: tokens the provider refreshed that the caller does not have yet.
     """
@@ -90,6 +93,7 @@ class WrittenEvent:
     attendees: tuple[str, ...]
     calls: int
     tokens: RefreshedTokens | None = None
+    rooms: tuple[str, ...] = ()
 
 
 class CalendarWriter(Protocol):
@@ -106,8 +110,11 @@ class CalendarWriter(Protocol):
         event_id: str,
         draft: EventDraft,
         previously_written: tuple[str, ...],
+        rooms_written: tuple[str, ...] | None = None,
     ) -> WrittenEvent:
-        """Patch the event to ``draft``, keeping attendees added in the calendar (R24).
+        """Patch the event to ``draft``, keeping attendees and rooms added in the calendar
+        (R24): those on the event that the last write did not put there. ``rooms_written``
+        None means that write's rooms are unknown, and the draft's rooms are the event's.
 
         Raises:
             EventGone: the event was deleted or cancelled in the calendar.

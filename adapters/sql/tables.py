@@ -365,10 +365,12 @@ crm_appointments = sa.Table(
     sa.Column("fingerprint", sa.String(64), nullable=True),
     sa.Column("occurred_at", UtcDateTime, nullable=False),
     sa.Column("deleted_at", UtcDateTime, nullable=True),
-    # What the calendar was last given: the save's fingerprint (R25) and the people we
-    # wrote, so a later write keeps the ones added in the calendar (R24).
+    # What the calendar was last given: the save's fingerprint (R25) and the people and
+    # rooms we wrote, so a later write keeps the ones added in the calendar (R24).
+    # written_rooms is NULL for writes made before it was recorded.
     sa.Column("written_fingerprint", sa.String(64), nullable=True),
     sa.Column("written_attendees", sa.JSON, nullable=True),
+    sa.Column("written_rooms", sa.JSON, nullable=True),
     sa.Column("written_at", UtcDateTime, nullable=True),
     sa.Column("write_calls", sa.Integer, nullable=False, server_default="0"),
     *_timestamps(),

@@ -50,6 +50,8 @@ class AppointmentToWrite:
         fingerprint: the last save's fingerprint; ``written_fingerprint`` the one the
             calendar holds (equal: nothing to write, R25).
         written_attendees: the people we wrote last time (R24).
+        written_rooms: the rooms we booked last time, or None if that write predates
+            their record (the CRM's rooms are then the event's).
     """
 
     appointment_id: str
@@ -69,6 +71,7 @@ class AppointmentToWrite:
     fingerprint: str | None
     written_fingerprint: str | None
     written_attendees: tuple[str, ...]
+    written_rooms: tuple[str, ...] | None
 
 
 def load_write(
@@ -97,6 +100,7 @@ def load_write(
             c.fingerprint,
             c.written_fingerprint,
             c.written_attendees,
+            c.written_rooms,
         )
         .join(crm_appointments, c.appointment_id == a.id)
         .where(a.id == appointment_id, a.account_id == account_id)
@@ -136,6 +140,7 @@ def load_write(
         fingerprint=row.fingerprint,
         written_fingerprint=row.written_fingerprint,
         written_attendees=tuple(row.written_attendees or ()),
+        written_rooms=None if row.written_rooms is None else tuple(row.written_rooms),
     )
 
 
@@ -172,6 +177,7 @@ class Written:
     version: EventVersion
     video_url: str | None
     attendees: tuple[str, ...]
+    rooms: tuple[str, ...]
     fingerprint: str | None
     calls: int
 
@@ -211,6 +217,7 @@ def record_written(conn: sa.Connection, written: Written, now: datetime) -> None
         .values(
             written_fingerprint=written.fingerprint,
             written_attendees=list(written.attendees),
+            written_rooms=list(written.rooms),
             written_at=now,
             write_calls=crm_appointments.c.write_calls + written.calls,
             updated_at=now,

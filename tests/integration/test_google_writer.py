@@ -259,6 +259,40 @@ def test_r23_room_is_booked_as_a_resource_attendee(
     assert emails(stored(admin, written.event_id), resources=True) == [ROOM]
 
 
+def test_r23_r24_a_room_booked_in_the_calendar_stays_and_one_the_crm_dropped_is_released(
+    admin: SandboxAdminClient, writer: GoogleCalendarWriter, credentials: Credentials
+) -> None:
+    # Given an event written in the Fjord room, to which Ann adds the Berg room in her calendar
+    admin.create_room(ROOM, "Fjord", capacity=8)
+    berg = "room-berg@resource.example.com"
+    admin.create_room(berg, "Berg", capacity=4)
+    first = draft(rooms=(ROOM,))
+    written = writer.create(credentials, first)
+    assert written.rooms == (ROOM,)
+    event = stored(admin, written.event_id)
+    admin.update_event(
+        ANN,
+        written.event_id,
+        {"attendees": [*event["attendees"], {"email": berg, "resource": True}]},
+    )
+
+    # When the CRM edits the appointment, still listing Fjord only
+    moved = replace(first, subject="Intro call, moved")
+    again = writer.update(credentials, written.event_id, moved, written.attendees, written.rooms)
+
+    # Then both rooms stay booked; only Fjord is ours
+    assert emails(stored(admin, written.event_id), resources=True) == [ROOM, berg]
+    assert again.rooms == (ROOM,)
+
+    # When the CRM takes Fjord off the appointment
+    writer.update(
+        credentials, written.event_id, replace(moved, rooms=()), again.attendees, again.rooms
+    )
+
+    # Then Fjord is released and Berg, booked in the calendar, stays
+    assert emails(stored(admin, written.event_id), resources=True) == [berg]
+
+
 # --- R24: attendees added in the calendar ----------------------------------------------------
 
 
@@ -285,7 +319,8 @@ def test_r24_attendee_added_in_the_calendar_stays_and_gets_the_update(
     # Then Dave stays, with his answer; Cleo is removed
     event = stored(admin, written.event_id)
     assert emails(event) == [BOB, DAVE]
-    assert again.attendees == (BOB, DAVE)
+    # Dave is not ours: we wrote Bob only
+    assert again.attendees == (BOB,)
     [dave] = [a for a in event["attendees"] if a["email"] == DAVE]
     assert dave["responseStatus"] == "accepted"
     # And Bob and Dave get the update, Cleo the cancellation, one message each
@@ -295,6 +330,12 @@ def test_r24_attendee_added_in_the_calendar_stays_and_gets_the_update(
     assert again.calls == 2
     methods = [r["method"] for r in admin.requests() if API_PATH.search(r["path"])]
     assert "PUT" not in methods
+
+    # And Dave is still there after a second edit in the CRM, which still does not list him
+    writer.update(
+        credentials, written.event_id, replace(later, subject="Intro call, moved"), again.attendees
+    )
+    assert emails(stored(admin, written.event_id)) == [BOB, DAVE]
 
 
 # --- R25: our own write's version, and the appointment on the event -------------------------

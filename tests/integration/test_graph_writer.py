@@ -81,9 +81,15 @@ class World:
         return written
 
     def update(
-        self, event_id: str, draft: EventDraft, previously_written: tuple[str, ...] = ()
+        self,
+        event_id: str,
+        draft: EventDraft,
+        previously_written: tuple[str, ...] = (),
+        rooms_written: tuple[str, ...] | None = None,
     ) -> WrittenEvent:
-        written = self.writer.update(self.credentials, event_id, draft, previously_written)
+        written = self.writer.update(
+            self.credentials, event_id, draft, previously_written, rooms_written
+        )
         self._keep(written)
         return written
 
@@ -122,6 +128,13 @@ def draft(**changes: Any) -> EventDraft:
         invite=True,
     )
     return replace(base, **changes)
+
+
+def rooms(event: dict[str, Any]) -> list[str]:
+    """The event's resource attendees' addresses, lower case, in order."""
+    return [
+        a["emailAddress"]["address"].lower() for a in event["attendees"] if a["type"] == "resource"
+    ]
 
 
 def people(event: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -271,6 +284,30 @@ def test_r24_attendee_added_in_calendar_stays_and_gets_the_update_crm_removed_on
     # Dave is still not ours: the next update keeps him too.
     world.update(first.event_id, draft(attendees=(BOB,), subject="Intro"), later.attendees)
     assert set(people(world.event(first.event_id))) == {BOB, DAVE}
+
+
+def test_r23_r24_a_room_booked_in_the_calendar_stays_and_one_the_crm_dropped_is_released(
+    world: World,
+) -> None:
+    fjord, berg = "room.fjord@crm-kunde.de", "room.berg@crm-kunde.de"
+    world.admin.create_room(fjord, "Fjord", capacity=8)
+    world.admin.create_room(berg, "Berg", capacity=4)
+    first = world.create(draft(rooms=(fjord,)))
+    assert first.rooms == (fjord,)
+    # Berg is added in Outlook
+    event = world.event(first.event_id)
+    added = {"type": "resource", "emailAddress": {"address": berg, "name": "Berg"}}
+    world.admin.update_event(ORGANIZER, first.event_id, {"attendees": [*event["attendees"], added]})
+
+    # The CRM edits the appointment, still listing Fjord only: both rooms stay, Fjord is ours
+    moved = draft(rooms=(fjord,), subject="Intro call (moved)")
+    again = world.update(first.event_id, moved, first.attendees, first.rooms)
+    assert set(rooms(world.event(first.event_id))) == {fjord, berg}
+    assert again.rooms == (fjord,)
+
+    # The CRM takes Fjord off: it is released, Berg stays
+    world.update(first.event_id, replace(moved, rooms=()), again.attendees, again.rooms)
+    assert rooms(world.event(first.event_id)) == [berg]
 
 
 def test_r25_update_that_changes_nothing_sends_nothing(world: World) -> None:

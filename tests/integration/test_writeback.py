@@ -249,6 +249,35 @@ def test_r24_someone_added_in_the_calendar_stays_and_gets_the_update(
     assert mail_to(pipeline, GUEST)[-1] == "cancellation"
 
 
+def test_r23_r24_a_room_booked_in_the_calendar_stays_through_crm_saves(
+    pipeline: Pipeline,
+) -> None:
+    # Given an appointment written in the big room, and a second room added in the calendar
+    small = "lilla@exempel.se"
+    pipeline.admin.create_room(small, "Lilla rummet", capacity=4)
+    save(pipeline, "crm-14", room_emails=[ROOM])
+    written(pipeline, "crm-14")
+    add_attendee(pipeline, the_event(pipeline), small, room=True)
+
+    # When Karl moves it in the CRM, which lists the big room only
+    writes = len(provider_writes(pipeline))
+    later = START + timedelta(hours=2)
+    moved = {"start": later.isoformat(), "end": (later + timedelta(hours=1)).isoformat()}
+    save(pipeline, "crm-14", room_emails=[ROOM], **moved)
+    rewritten(pipeline, "crm-14", writes)
+
+    # Then both rooms stay booked
+    assert rooms_on(pipeline, the_event(pipeline)) == {ROOM, small}
+
+    # When Karl then takes the big room off in the CRM
+    writes = len(provider_writes(pipeline))
+    save(pipeline, "crm-14", room_emails=[], **moved)
+    rewritten(pipeline, "crm-14", writes)
+
+    # Then the big room, which we booked, is released; the one booked in the calendar stays
+    assert rooms_on(pipeline, the_event(pipeline)) == {small}
+
+
 def test_r14_moving_a_past_appointment_is_refused_and_shown(pipeline: Pipeline) -> None:
     # Given an appointment that has already taken place, written to the calendar
     past = datetime.now(UTC) - timedelta(days=2)
@@ -330,16 +359,19 @@ def test_r27_appointments_made_before_the_connection_are_written_without_attende
     assert mail_to(pipeline, EVA) == []
 
 
-def add_attendee(pipeline: Pipeline, event: dict[str, Any], email: str) -> None:
-    """Add ``email`` to the event in the calendar, as Karl would in Google or Outlook."""
+def add_attendee(
+    pipeline: Pipeline, event: dict[str, Any], email: str, *, room: bool = False
+) -> None:
+    """Add ``email`` (a person, or a room) to the event in the calendar, as Karl would in
+    Google or Outlook."""
     karl = pipeline.karl["email"]
     if pipeline.provider is Provider.GOOGLE:
-        attendees = [*event.get("attendees", []), {"email": email}]
+        attendees = [*event.get("attendees", []), {"email": email, "resource": room}]
         pipeline.admin.update_event(karl, event["id"], {"attendees": attendees})
     else:
         attendees = [
             *event.get("attendees", []),
-            {"emailAddress": {"address": email}, "type": "required"},
+            {"emailAddress": {"address": email}, "type": "resource" if room else "required"},
         ]
         pipeline.admin.update_event(karl, event["id"], {"attendees": attendees})
 
@@ -367,8 +399,9 @@ class CrashAfterWriting:
         event_id: str,
         draft: EventDraft,
         previously_written: tuple[str, ...],
+        rooms_written: tuple[str, ...] | None = None,
     ) -> WrittenEvent:
-        self._writer.update(credentials, event_id, draft, previously_written)
+        self._writer.update(credentials, event_id, draft, previously_written, rooms_written)
         raise SimulatedCrash
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ from domain.writeback import (
     description_read_back,
     event_body,
     merge_writeback_attendees,
+    merge_writeback_rooms,
     needs_write,
     plan_invitations,
     writeback_fingerprint,
@@ -27,6 +28,27 @@ def test_r24_attendees_added_in_the_calendar_are_kept() -> None:
         previously_written=["anna@kund.se"],
     )
     assert merged == ("anna@kund.se", "bo@annan.se")
+
+
+def test_r23_r24_a_room_booked_in_the_calendar_stays_and_one_we_booked_is_released() -> None:
+    # Given we booked the boardroom, then someone added the small room in the calendar,
+    # and the CRM now lists the lab instead of the boardroom
+    rooms = merge_writeback_rooms(
+        crm_rooms=["Lab@rooms.exempel.se"],
+        provider_rooms=["boardroom@rooms.exempel.se", "small@rooms.exempel.se"],
+        rooms_written=["boardroom@rooms.exempel.se"],
+    )
+    assert rooms == ("lab@rooms.exempel.se", "small@rooms.exempel.se")
+
+
+def test_r23_rooms_of_a_write_made_before_rooms_were_recorded_are_the_crms() -> None:
+    # Which of the event's rooms were ours is unknown: keep none the CRM does not list
+    rooms = merge_writeback_rooms(
+        crm_rooms=["lab@rooms.exempel.se"],
+        provider_rooms=["boardroom@rooms.exempel.se"],
+        rooms_written=None,
+    )
+    assert rooms == ("lab@rooms.exempel.se",)
 
 
 def test_r24_attendees_we_wrote_and_the_crm_removed_are_dropped() -> None:
