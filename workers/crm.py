@@ -12,7 +12,9 @@ has its write request (RELIABILITY.md §5.2, §5.3); ``workers.outbox_relay`` pu
 - ``appointment.deleted``: the CRM side is marked deleted; the calendar event stays (R13).
 - ``user|contact|company.saved|deleted``: the directory, one record at a time, as
   ``calsync directory load`` writes it. A user or contact that gains an address takes over
-  the bare participants with that address in appointments still to come (R2, R5, R18).
+  the bare participants with that address in appointments still to come (R2, R5, R18). A
+  user whose address is at a domain new to the account makes it a colleague domain: its
+  addresses that are not users leave the appointments still to come (R3, R4, R14).
 
 A save the domain refuses is a permanent failure: the message is dead-lettered with the
 reason, and an appointment that exists shows it (``sync.state`` ``refused``, ``sync.error``).
@@ -33,7 +35,9 @@ from adapters.broker.envelope import Envelope, MessageType, message_id_for
 from adapters.directory_file import CompanyEntry, ContactEntry, UserEntry
 from adapters.sql import crm_store, writeback_store
 from adapters.sql.appointments import AppointmentRecord, ParticipantRow, RoomRow, save_appointment
+from adapters.sql.coming_appointments import leave_out_colleagues_in_future
 from adapters.sql.crm_store import CrmSide, OutboxMessage
+from adapters.sql.directory import colleague_domains
 from domain.company import choose_company
 from domain.crm_save import (
     SaveRefused,
@@ -42,7 +46,7 @@ from domain.crm_save import (
     merge_participants,
     save_fingerprint,
 )
-from domain.emails import normalise_email
+from domain.emails import email_domain, normalise_email
 from domain.model import Attendee, Participant, ParticipantKind, Response, Room
 from domain.participants import Resolver
 from domain.timing import AllDay, Timing, utc_range
@@ -398,6 +402,8 @@ def _user_saved(
         active=data.get("active", True),
     )
     crm_store.ensure_account(conn, account_id, now)
+    domains = {email_domain(e) for e in user.all_emails}
+    new_domains = domains - colleague_domains(conn, account_id, among=domains)
     gained = crm_store.save_user(conn, account_id, user, now)
     if gained and user.active:
         linked = crm_store.link_user_in_future(
@@ -405,6 +411,15 @@ def _user_saved(
         )
         if linked:
             log.info("user linked to coming appointments", count=len(linked), user=user.id)
+    if new_domains:  # R3: colleague domains now; the user's own addresses were linked above
+        left_out = leave_out_colleagues_in_future(conn, account_id, domains=new_domains, now=now)
+        if left_out:
+            log.info(
+                "colleagues left out of coming appointments",
+                count=len(left_out),
+                domains=sorted(new_domains),
+                user=user.id,
+            )
 
 
 def _user_deleted(

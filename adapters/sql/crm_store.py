@@ -17,12 +17,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from adapters.directory_file import AccountEntry, CompanyEntry, ContactEntry, UserEntry
+from adapters.sql.coming_appointments import choose_companies
 from adapters.sql.directory import (
-    _list_param,
-    _load_contacts,
-    _load_users,
-    _lookup_query,
-    _to_directory,
+    list_param,
+    load_contacts,
+    load_users,
+    lookup_query,
+    to_directory,
 )
 from adapters.sql.tables import (
     accounts,
@@ -37,9 +38,8 @@ from adapters.sql.tables import (
     users,
 )
 from adapters.sql.upsert import dialect_insert, upsert
-from domain.company import choose_company
 from domain.emails import email_domain
-from domain.model import Directory, Participant, ParticipantKind, Response
+from domain.model import Directory, ParticipantKind
 from domain.timing import AllDay, Timed, Timing
 
 
@@ -237,10 +237,10 @@ def directory_in(conn: sa.Connection, account_id: str, emails: Iterable[str]) ->
     dialect = conn.dialect.name
     parameters = {
         "account_id": account_id,
-        "emails": _list_param(dialect, wanted),
-        "domains": _list_param(dialect, sorted({email_domain(e) for e in wanted})),
+        "emails": list_param(dialect, wanted),
+        "domains": list_param(dialect, sorted({email_domain(e) for e in wanted})),
     }
-    return _to_directory(conn.execute(_lookup_query(dialect), parameters).all())
+    return to_directory(conn.execute(lookup_query(dialect), parameters).all())
 
 
 # -- directory writes ---------------------------------------------------------------------
@@ -268,7 +268,7 @@ def save_user(
             )
         ).scalars()
     )
-    _load_users(conn, _entry(account_id, users=(user,)), now)
+    load_users(conn, _entry(account_id, users=(user,)), now)
     return tuple(e for e in user.all_emails if e not in before)
 
 
@@ -375,7 +375,7 @@ def save_contact(
             )
         ).scalars()
     )
-    _load_contacts(conn, account_id, [contact], now)
+    load_contacts(conn, account_id, [contact], now)
     return tuple(e for e in contact.emails if e not in before)
 
 
@@ -443,40 +443,8 @@ def link_contact_in_future(
         )
         .values(kind=ParticipantKind.CONTACT.value, contact_id=contact_id, company_id=company_id)
     )
-    _choose_companies(conn, ids, now)
+    choose_companies(conn, ids, now)
     return ids
-
-
-def _choose_companies(conn: sa.Connection, ids: Sequence[str], now: datetime) -> None:
-    p, a = appointment_participants.c, appointments.c
-    people: dict[str, list[Participant]] = defaultdict(list)
-    for row in conn.execute(
-        sa.select(p.appointment_id, p.kind, p.email, p.contact_id, p.company_id)
-        .where(p.appointment_id.in_(ids))
-        .order_by(p.appointment_id, p.position)
-    ):
-        people[row.appointment_id].append(
-            Participant(
-                ParticipantKind(row.kind),
-                row.email,
-                Response.NEEDS_ACTION,
-                contact_id=row.contact_id,
-                company_id=row.company_id,
-            )
-        )
-    stored = conn.execute(
-        sa.select(a.id, a.company_id, a.company_set_by_hand).where(a.id.in_(ids))
-    ).all()
-    for appointment in stored:
-        company = choose_company(
-            people[appointment.id], appointment.company_id, appointment.company_set_by_hand
-        )
-        if company != appointment.company_id:
-            conn.execute(
-                appointments.update()
-                .where(a.id == appointment.id)
-                .values(company_id=company, updated_at=now)
-            )
 
 
 def _entry(

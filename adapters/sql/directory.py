@@ -1,4 +1,10 @@
-"""The account directory in SQL: loading it, and resolving addresses against it in batches."""
+"""The account directory in SQL: loading it, and resolving addresses against it in batches.
+
+A load that grows an account's colleague domains (R3) also leaves the addresses at the new
+domains out of the appointments still to come (R4, R14), with
+``adapters.sql.coming_appointments``, as ``workers.crm`` does when a CRM user's save brings a
+new domain.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +15,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+import structlog
 
-from adapters.directory_file import AccountEntry
+from adapters.directory_file import AccountEntry, ContactEntry
+from adapters.sql.coming_appointments import leave_out_colleagues_in_future
 from adapters.sql.tables import (
     account_domains,
     accounts,
@@ -23,6 +31,8 @@ from adapters.sql.tables import (
 from adapters.sql.upsert import CHUNK, chunks, upsert
 from domain.emails import email_domain
 from domain.model import ContactRecord, Directory
+
+log = structlog.get_logger("calsync.directory")
 
 Progress = Callable[[int], None]
 
@@ -41,15 +51,20 @@ _DIRECTORY_TABLES = (
 class SqlDirectory:
     """Users, aliases, colleague domains, companies and contacts of every account."""
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(
+        self, engine: sa.Engine, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
         self._engine = engine
+        self._clock = clock
 
     def load(self, entries: Sequence[AccountEntry], progress: Progress | None = None) -> None:
         """Upsert every record of ``entries`` in one transaction.
 
         Idempotent: loading the same file twice changes nothing (not even ``updated_at``).
         Each user's and contact's e-mails are replaced by the file's; records absent from
-        the file are kept, since the file is an update, not the whole truth.
+        the file are kept, since the file is an update, not the whole truth. Where an
+        account's colleague domains grow (a user's address or an added domain), addresses
+        there that are not users leave its appointments starting from now on (R3, R4, R14).
         """
         tick = progress or (lambda _n: None)
         with self._engine.begin() as conn:
@@ -59,10 +74,23 @@ class SqlDirectory:
                 # view for every later chunk (100,000 contacts: minutes instead of seconds).
                 conn.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
             for entry in entries:
-                now = datetime.now(UTC)
+                now = self._clock()
+                before = colleague_domains(conn, entry.id)
                 _load_account(conn, entry, now)
-                _load_users(conn, entry, now)
+                load_users(conn, entry, now)
                 tick(len(entry.users))
+                grown = colleague_domains(conn, entry.id) - before
+                if grown:
+                    left_out = leave_out_colleagues_in_future(
+                        conn, entry.id, domains=grown, now=now
+                    )
+                    if left_out:
+                        log.info(
+                            "colleagues left out of coming appointments",
+                            account=entry.id,
+                            count=len(left_out),
+                            domains=sorted(grown),
+                        )
                 upsert(
                     conn,
                     companies,
@@ -82,7 +110,7 @@ class SqlDirectory:
                 )
                 tick(len(entry.companies))
                 for chunk in chunks(entry.contacts, CHUNK):
-                    _load_contacts(conn, entry.id, chunk, now)
+                    load_contacts(conn, entry.id, chunk, now)
                     tick(len(chunk))
         if self._engine.dialect.name == "postgresql":
             _vacuum_analyze(self._engine)
@@ -101,11 +129,11 @@ class SqlDirectory:
             dialect = conn.dialect.name
             parameters = {
                 "account_id": account_id,
-                "emails": _list_param(dialect, wanted),
-                "domains": _list_param(dialect, domains),
+                "emails": list_param(dialect, wanted),
+                "domains": list_param(dialect, domains),
             }
-            rows = conn.execute(_lookup_query(dialect), parameters).all()
-        return _to_directory(rows)
+            rows = conn.execute(lookup_query(dialect), parameters).all()
+        return to_directory(rows)
 
 
 def _vacuum_analyze(engine: sa.Engine) -> None:
@@ -139,7 +167,10 @@ def _load_account(conn: sa.Connection, entry: AccountEntry, now: datetime) -> No
     )
 
 
-def _load_users(conn: sa.Connection, entry: AccountEntry, now: datetime) -> None:
+def load_users(conn: sa.Connection, entry: AccountEntry, now: datetime) -> None:
+    """Upsert ``entry``'s users and make each one's addresses in ``user_emails`` exactly its
+    username and aliases; an address given to a user is taken from whoever held it before.
+    Used by the load and, one user at a time, by ``adapters.sql.crm_store.save_user``."""
     rows = [
         {
             "account_id": entry.id,
@@ -196,9 +227,13 @@ def _load_users(conn: sa.Connection, entry: AccountEntry, now: datetime) -> None
     )
 
 
-def _load_contacts(
-    conn: sa.Connection, account_id: str, chunk: Sequence[Any], now: datetime
+def load_contacts(
+    conn: sa.Connection, account_id: str, chunk: Sequence[ContactEntry], now: datetime
 ) -> None:
+    """Upsert the contacts of ``chunk`` (at most ``CHUNK``) with exactly their e-mails, and
+    the copies of company, state and last change that ``contact_emails`` carries for the
+    lookup. Used by the load and, one contact at a time, by
+    ``adapters.sql.crm_store.save_contact``."""
     changing = ("name", "company_id", "active")
     upsert(
         conn,
@@ -255,8 +290,28 @@ def _load_contacts(
     )
 
 
-def _list_param(dialect: str, values: list[str]) -> Any:
-    """``values`` as one bound parameter of ``_lookup_query``: a JSON list on SQLite, one
+def colleague_domains(
+    conn: sa.Connection, account_id: str, among: Iterable[str] | None = None
+) -> frozenset[str]:
+    """The colleague domains of ``account_id`` (R3), or those of ``among`` that are.
+
+    As the lookup reads them: the domains of every username and alias of the account's
+    users, active or not, and the domains an administrator added.
+    """
+    ue, ad = user_emails.c, account_domains.c
+    of_users = sa.select(ue.domain).where(ue.account_id == account_id)
+    added = sa.select(ad.domain).where(ad.account_id == account_id)
+    if among is not None:
+        wanted = sorted(set(among))
+        if not wanted:
+            return frozenset()
+        of_users = of_users.where(ue.domain.in_(wanted))
+        added = added.where(ad.domain.in_(wanted))
+    return frozenset(conn.execute(sa.union(of_users, added)).scalars())
+
+
+def list_param(dialect: str, values: list[str]) -> Any:
+    """``values`` as one bound parameter of ``lookup_query``: a JSON list on SQLite, one
     string of lines on PostgreSQL (split by the server: cheaper to send than an array of
     thousands of strings, which psycopg quotes one by one). Normalised addresses and domains
     hold no whitespace, so a line break cannot fall inside one."""
@@ -273,7 +328,7 @@ def _list_param(dialect: str, values: list[str]) -> Any:
 # looked up in one of the two tables, not both. Rows are (kind, key, ref, company_id,
 # active, updated_at), kind "d" for a colleague domain, "u" for a user's address and "c"
 # for a contact's, read from ``contact_emails`` alone, which carries what resolution needs of
-# the contact (one probe per address instead of two); ``_to_directory`` reads them. Contacts
+# the contact (one probe per address instead of two); ``to_directory`` reads them. Contacts
 # are probed address by address
 # whatever the statistics say: given an ``IN`` list of a page's 2,500 addresses, PostgreSQL
 # hashed or scanned all 100,000 contacts (70 ms a page). Users, a few hundred addresses in
@@ -341,12 +396,12 @@ WHERE NOT w.colleague AND ce.account_id = :account_id AND ce.email = w.email
 
 
 @functools.cache
-def _lookup_query(dialect: str) -> sa.TextClause:
+def lookup_query(dialect: str) -> sa.TextClause:
     """One round trip for a page: colleague domains, users and contacts by address.
 
     Bind ``account_id``, and ``emails`` and ``domains`` (normalised, each through
-    ``_list_param``). Plain SQL with untyped columns: per-row type processing was a third
-    of the lookup on SQLite (tests/bench), and ``_to_directory`` does the little needed.
+    ``list_param``). Plain SQL with untyped columns: per-row type processing was a third
+    of the lookup on SQLite (tests/bench), and ``to_directory`` does the little needed.
     """
     try:
         return sa.text(_LOOKUP_SQL[dialect])
@@ -354,8 +409,9 @@ def _lookup_query(dialect: str) -> sa.TextClause:
         raise ValueError(f"no directory lookup for the {dialect} dialect") from None
 
 
-def _to_directory(rows: Iterable[Any]) -> Directory:
-    """The Directory of ``_lookup_query``'s rows."""
+def to_directory(rows: Iterable[Any]) -> Directory:
+    """The Directory of ``lookup_query``'s rows: active users by address, colleague domains,
+    and every contact found for an address."""
     user_by_email: dict[str, str] = {}
     contacts_by_email: dict[str, list[ContactRecord]] = {}
     domains: set[str] = set()
