@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from adapters.broker.envelope import Envelope, MessageType, message_id_for
+
 
 def article_directory(*, with_lucas: bool = False, account_id: str = "exempel") -> dict[str, Any]:
     """Karl is a user with two aliases; Johanna is not a user; Lucas only in scenario 3."""
@@ -76,3 +78,21 @@ def bulk_directory(account_id: str, contacts: int, users: int = 0) -> dict[str, 
             }
         ]
     }
+
+
+def crm_event(
+    account_id: str, event_id: str, kind: str, data: dict[str, Any], occurred_at: str
+) -> Envelope:
+    """The envelope ingest makes of a CRM event (``POST /crm/events``) for the crm queue."""
+    return Envelope(
+        id=message_id_for(account_id, event_id),
+        type=MessageType.CRM_EVENT,
+        account_id=account_id,
+        payload={
+            "id": event_id,
+            "type": kind,
+            "account_id": account_id,
+            "occurred_at": occurred_at,
+            "data": data,
+        },
+    )

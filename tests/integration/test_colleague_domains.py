@@ -11,7 +11,6 @@ import pytest
 import sqlalchemy as sa
 import structlog
 
-from adapters.broker.envelope import Envelope, MessageType, message_id_for
 from adapters.directory_file import parse_directory
 from adapters.sql.appointments import (
     AppointmentRecord,
@@ -20,7 +19,7 @@ from adapters.sql.appointments import (
 )
 from adapters.sql.directory import SqlDirectory
 from adapters.sql.tables import appointments, outbox
-from tests.factories import article_directory
+from tests.factories import article_directory, crm_event
 from workers.base import MessageContext
 from workers.crm import CrmHandler
 
@@ -65,19 +64,8 @@ class World:
     def send(self, kind: str, data: dict[str, Any], *, account: str = ACCOUNT) -> None:
         self._events += 1
         event_id = f"evt-{self._events}"
-        envelope = Envelope(
-            id=message_id_for(account, event_id),
-            type=MessageType.CRM_EVENT,
-            account_id=account,
-            payload={
-                "id": event_id,
-                "type": kind,
-                "account_id": account,
-                "occurred_at": f"2026-11-25T11:00:{self._events:02d}+00:00",
-                "data": data,
-            },
-        )
-        self.handler.handle(envelope, CONTEXT)
+        occurred_at = f"2026-11-25T11:00:{self._events:02d}+00:00"
+        self.handler.handle(crm_event(account, event_id, kind, data, occurred_at), CONTEXT)
 
     def load(self, document: dict[str, Any]) -> None:
         self.directory.load(parse_directory(document))

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from adapters.broker.envelope import Envelope, MessageType, message_id_for
+from adapters.broker.envelope import Envelope, MessageType
 from adapters.directory_file import parse_directory
 from adapters.sql.appointments import SqlAppointments
 from adapters.sql.directory import SqlDirectory
 from adapters.sql.tables import appointments, contacts, crm_appointments, outbox, user_emails
 from domain.schedule import PAST_RESCHEDULE_MESSAGE
-from tests.factories import article_directory
+from tests.factories import article_directory, crm_event
 from workers.base import MessageContext
 from workers.crm import CrmHandler
 from workers.errors import Permanent
@@ -38,18 +38,8 @@ class World:
     def send(self, kind: str, data: dict[str, Any], *, event_id: str | None = None) -> Envelope:
         self._events += 1
         event_id = event_id or f"evt-{self._events}"
-        envelope = Envelope(
-            id=message_id_for(ACCOUNT, event_id),
-            type=MessageType.CRM_EVENT,
-            account_id=ACCOUNT,
-            payload={
-                "id": event_id,
-                "type": kind,
-                "account_id": ACCOUNT,
-                "occurred_at": f"2026-11-25T12:00:{self._events:02d}+00:00",
-                "data": data,
-            },
-        )
+        occurred_at = f"2026-11-25T12:00:{self._events:02d}+00:00"
+        envelope = crm_event(ACCOUNT, event_id, kind, data, occurred_at)
         self.handler.handle(envelope, CONTEXT)
         return envelope
 
