@@ -219,7 +219,10 @@ def _arm_fault(faults: FaultPlan, spec: dict[str, Any]) -> None:
             )
         elif kind == "latency":
             faults.add_latency(
-                float(spec["seconds"]), count=spec.get("count"), path=spec.get("path")
+                float(spec["seconds"]),
+                count=spec.get("count"),
+                path=spec.get("path"),
+                after=bool(spec.get("after", False)),
             )
         elif kind == "notifications":
             faults.add_notification_fault(str(spec["mode"]), count=int(spec.get("count", 1)))

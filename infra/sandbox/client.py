@@ -207,10 +207,17 @@ class SandboxAdminClient:
         self._call("POST", "/faults", {k: v for k, v in spec.items() if v is not None})
 
     def add_latency(
-        self, seconds: float, count: int | None = None, path: str | None = None
+        self,
+        seconds: float,
+        count: int | None = None,
+        path: str | None = None,
+        *,
+        after: bool = False,
     ) -> None:
-        """Delay provider calls by ``seconds`` (``count`` calls, or until cleared)."""
+        """Delay provider calls by ``seconds`` (``count`` calls, or until cleared); with
+        ``after``, each call takes effect first and only its answer is held back."""
         spec = {"kind": "latency", "seconds": seconds, "count": count, "path": path}
+        spec["after"] = after or None
         self._call("POST", "/faults", {k: v for k, v in spec.items() if v is not None})
 
     def drop_notifications(self, count: int = 1) -> None:

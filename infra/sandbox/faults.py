@@ -34,11 +34,16 @@ class StatusFault:
 
 @dataclass
 class LatencyFault:
-    """Delay matching requests by ``seconds``; ``remaining=None`` means until cleared."""
+    """Delay matching requests by ``seconds``; ``remaining=None`` means until cleared.
+
+    ``after``: hold the answer back once the request has taken effect, instead of delaying
+    it before; a caller killed while it waits leaves the change made but never answered.
+    """
 
     seconds: float
     remaining: int | None = None
     path: re.Pattern[str] | None = None
+    after: bool = False
 
 
 @dataclass
@@ -79,12 +84,18 @@ class FaultPlan:
             self._status.append(StatusFault(status, count, pattern, method, retry_after))
 
     def add_latency(
-        self, seconds: float, count: int | None = None, path: str | None = None
+        self,
+        seconds: float,
+        count: int | None = None,
+        path: str | None = None,
+        *,
+        after: bool = False,
     ) -> None:
-        """Delay matching requests by ``seconds``."""
+        """Delay matching requests by ``seconds``, before handling them or (``after``) their
+        answer."""
         pattern = re.compile(path) if path else None
         with self._lock:
-            self._latency.append(LatencyFault(seconds, count, pattern))
+            self._latency.append(LatencyFault(seconds, count, pattern, after))
 
     def add_notification_fault(self, mode: str, count: int = 1) -> None:
         """Drop, duplicate or reorder the next ``count`` notifications."""
@@ -102,11 +113,14 @@ class FaultPlan:
                     return fault
         return None
 
-    def take_latency(self, path: str, is_api: bool) -> float:
-        """Consume latency faults that match a request; returns the total delay."""
+    def take_latency(self, path: str, is_api: bool, *, after: bool = False) -> float:
+        """Consume the latency faults of one phase (before handling a request, or ``after``)
+        that match it; returns the total delay."""
         delay = 0.0
         with self._lock:
             for fault in self._latency:
+                if fault.after is not after:
+                    continue
                 applies = bool(fault.path.search(path)) if fault.path else is_api
                 if applies and (fault.remaining is None or fault.remaining > 0):
                     delay += fault.seconds
@@ -134,7 +148,12 @@ class FaultPlan:
             return {
                 "status": [_status_dict(f) for f in self._status if f.remaining > 0],
                 "latency": [
-                    {"seconds": f.seconds, "remaining": f.remaining, "path": _pattern(f.path)}
+                    {
+                        "seconds": f.seconds,
+                        "remaining": f.remaining,
+                        "path": _pattern(f.path),
+                        "after": f.after,
+                    }
                     for f in self._latency
                     if f.remaining is None or f.remaining > 0
                 ],

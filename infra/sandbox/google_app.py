@@ -13,7 +13,12 @@ from infra.sandbox.errors import ApiError
 from infra.sandbox.google_admin import GoogleAdmin
 from infra.sandbox.google_api import CALENDAR_PREFIX, CalendarViews
 from infra.sandbox.google_state import GoogleState
-from infra.sandbox.http_common import fault_hook, retry_after_headers, set_logged_user
+from infra.sandbox.http_common import (
+    answer_delay_hook,
+    fault_hook,
+    retry_after_headers,
+    set_logged_user,
+)
 from infra.sandbox.request_log import RequestLogMiddleware
 from infra.sandbox.tokens import Unauthenticated
 
@@ -49,6 +54,7 @@ def create_google_app(state: GoogleState) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["sandbox_state"] = state
     app.before_request(fault_hook(state.faults, _is_api, _fault_error))
+    app.after_request(answer_delay_hook(state.faults, _is_api))
     calendar = CalendarViews(state)
     api_blueprints = [
         calendar.blueprint(),

@@ -13,7 +13,12 @@ from infra.sandbox.errors import ApiError
 from infra.sandbox.graph_admin import GraphAdmin
 from infra.sandbox.graph_api import GRAPH_PREFIX, GraphViews
 from infra.sandbox.graph_state import GraphState
-from infra.sandbox.http_common import fault_hook, retry_after_headers, set_logged_user
+from infra.sandbox.http_common import (
+    answer_delay_hook,
+    fault_hook,
+    retry_after_headers,
+    set_logged_user,
+)
 from infra.sandbox.ids import guid
 from infra.sandbox.request_log import RequestLogMiddleware
 from infra.sandbox.timeutil import utcnow
@@ -45,6 +50,7 @@ def create_graph_app(state: GraphState) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["sandbox_state"] = state
     app.before_request(fault_hook(state.faults, _is_api, _fault_error))
+    app.after_request(answer_delay_hook(state.faults, _is_api))
     views = GraphViews(state)
     api = views.blueprint()
     api.before_request(lambda: _authenticate(state))

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from flask import request
+from flask import Response, request
 
 from infra.sandbox.errors import ApiError
 from infra.sandbox.faults import FaultPlan
@@ -56,6 +56,23 @@ def fault_hook(
             raise make_error(fault.status, retry_after)
 
     return apply_faults
+
+
+def answer_delay_hook(
+    faults: FaultPlan, is_api: Callable[[str], bool]
+) -> Callable[[Response], Response]:
+    """An ``after_request`` hook that holds back answers to provider calls whose change is
+    already made (latency faults armed with ``after``)."""
+
+    def delay_answer(response: Response) -> Response:
+        path = request.path
+        if not path.startswith(ADMIN_PREFIX):
+            delay = faults.take_latency(path, is_api(path), after=True)
+            if delay:
+                time.sleep(delay)
+        return response
+
+    return delay_answer
 
 
 def retry_after_headers(retry_after: int | None) -> dict[str, str]:

@@ -471,6 +471,57 @@ def test_a_crash_between_the_provider_call_and_the_commit_is_replayed_without_a_
     assert mail_to(pipeline, GUEST) == ["invitation"]
 
 
+#: The create request of each provider's writer, for a fault that holds back its answer.
+CREATE_PATH = {
+    Provider.GOOGLE: r"/calendars/primary/events$",
+    Provider.MICROSOFT: r"/calendar/events$",
+}
+
+
+@pytest.fixture
+def without_writeback(
+    provider: Provider, tmp_path: Path, broker_url: str, sandbox: SandboxServer
+) -> Iterator[Pipeline]:
+    """The pipeline with no write-back consumer: the test runs its own worker processes."""
+    made = Pipeline(tmp_path, broker_url, sandbox, provider, queues=["sync", "crm", "outbox-relay"])
+    yield made
+    made.close()
+
+
+def test_a_worker_killed_after_the_provider_made_the_event_leaves_one_event_and_one_mail_each(
+    without_writeback: Pipeline, tmp_path: Path
+) -> None:
+    pipeline = without_writeback
+    # Given a write-back worker process whose create call takes effect at the provider,
+    # whose answer is then held back
+    pipeline.admin.add_latency(10.0, count=1, path=CREATE_PATH[pipeline.provider], after=True)
+    doomed = pipeline.worker_process("writeback", tmp_path / "doomed.log")
+
+    # When Karl saves an appointment with invitations, and the worker is SIGKILLed once the
+    # event exists in the calendar, before it heard back
+    save(pipeline, "crm-30")
+    pipeline.poll(lambda: events(pipeline), lambda found: len(found) == 1)
+    doomed.kill()
+    doomed.wait(timeout=10)
+    pipeline.admin.clear_faults()
+    assert written(pipeline, "crm-30", state="pending")["links"] == []
+    assert mail_to(pipeline, EVA) == ["invitation"]
+
+    # And a fresh worker starts
+    survivor = pipeline.worker_process("writeback", tmp_path / "survivor.log")
+    try:
+        # Then the broker's redelivery completes the write: still one event, now linked,
+        # and nobody was mailed twice
+        appointment = written(pipeline, "crm-30")
+    finally:
+        survivor.terminate()
+        survivor.wait(timeout=15)
+    event = the_event(pipeline)
+    assert [link["event_id"] for link in appointment["links"]] == [event["id"]]
+    assert mail_to(pipeline, EVA) == ["invitation"]
+    assert mail_to(pipeline, GUEST) == ["invitation"]
+
+
 def test_r25_the_sync_reading_our_event_before_the_write_commits_joins_the_appointment(
     crm_only: Pipeline,
 ) -> None:

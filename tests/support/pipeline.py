@@ -8,6 +8,7 @@ has a sandbox calendar, a connection and a push channel of their own.
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 import time
 import uuid
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from flask.testing import FlaskClient
+from kombu import Connection
 
 from adapters.calendar.stored import StoredTokens
 from adapters.directory_file import parse_directory
@@ -29,6 +31,7 @@ from infra.sandbox.server import SandboxServer
 from infra.settings import Settings
 from ingest.signature import sign
 from tests.factories import article_directory
+from tests.support.processes import calsync_worker
 from workers.runner import run_workers
 
 SECRET = "pipeline-channel-secret"
@@ -81,23 +84,22 @@ class Pipeline:
     ) -> None:
         self.provider, self.sandbox = provider, sandbox
         store = {"CALSYNC_DATABASE_URL": database_url} if database_url else {}
-        settings = Settings.from_env(
-            {
-                **store,
-                "CALSYNC_VAR_DIR": str(tmp_path),
-                "CALSYNC_BROKER_URL": broker_url,
-                "CALSYNC_GOOGLE_API_URL": sandbox.google_url + "/",
-                "CALSYNC_GOOGLE_TOKEN_URL": sandbox.google_token_url,
-                "CALSYNC_GRAPH_API_URL": sandbox.graph_api_url,
-                "CALSYNC_MICROSOFT_TOKEN_URL": sandbox.graph_token_url(),
-                "CALSYNC_GOOGLE_CLIENT_ID": "calsync-test",
-                "CALSYNC_GOOGLE_CLIENT_SECRET": "s",
-                "CALSYNC_MICROSOFT_CLIENT_ID": "calsync-test",
-                "CALSYNC_MICROSOFT_CLIENT_SECRET": "s",
-                "CALSYNC_CRM_SIGNING_SECRET": CRM_SECRET,
-            }
-        )
-        self.container = Container(settings)
+        #: The CALSYNC_* settings, for ``calsync`` processes on this same store and broker.
+        self.environment = {
+            **store,
+            "CALSYNC_VAR_DIR": str(tmp_path),
+            "CALSYNC_BROKER_URL": broker_url,
+            "CALSYNC_GOOGLE_API_URL": sandbox.google_url + "/",
+            "CALSYNC_GOOGLE_TOKEN_URL": sandbox.google_token_url,
+            "CALSYNC_GRAPH_API_URL": sandbox.graph_api_url,
+            "CALSYNC_MICROSOFT_TOKEN_URL": sandbox.graph_token_url(),
+            "CALSYNC_GOOGLE_CLIENT_ID": "calsync-test",
+            "CALSYNC_GOOGLE_CLIENT_SECRET": "s",
+            "CALSYNC_MICROSOFT_CLIENT_ID": "calsync-test",
+            "CALSYNC_MICROSOFT_CLIENT_SECRET": "s",
+            "CALSYNC_CRM_SIGNING_SECRET": CRM_SECRET,
+        }
+        self.container = Container(Settings.from_env(self.environment))
         db.upgrade(self.container.engine)
         self.container.directory.load(parse_directory(article_directory(with_lucas=with_lucas)))
         self.api_key = self.container.accounts.rotate_key(ACCOUNT)
@@ -314,6 +316,23 @@ class Pipeline:
             if done(found) or time.monotonic() > deadline:
                 return found
             time.sleep(POLL_INTERVAL)
+
+    def worker_process(self, queue: str, log_path: Path) -> subprocess.Popen[bytes]:
+        """A ``calsync worker --queue QUEUE`` process on this store and broker, once it
+        consumes (the pipeline's own workers must not consume ``queue``)."""
+        process = calsync_worker(queue, self.environment, log_path)
+
+        def consumers() -> int:
+            with Connection(self.environment["CALSYNC_BROKER_URL"]) as connection:
+                declared = connection.default_channel.queue_declare(queue, passive=True)
+                return int(declared.consumer_count)
+
+        self.poll(
+            lambda: (process.poll(), consumers()),
+            lambda seen: seen[0] is not None or seen[1] > 0,
+        )
+        assert process.poll() is None, f"worker died on start:\n{log_path.read_text()}"
+        return process
 
     def close(self) -> None:
         self.stop.set()

@@ -17,14 +17,11 @@ two runs of one script: ids, timestamps, provider event ids), and kill or start 
 
 from __future__ import annotations
 
-import ctypes
 import json
-import os
 import re
 import secrets
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -56,6 +53,7 @@ from infra.sandbox.client import SandboxAdminClient
 from infra.sandbox.server import QuietRequestHandler, SandboxServer
 from infra.settings import Settings
 from tests.factories import article_directory
+from tests.support.processes import calsync_worker
 
 Json = dict[str, Any]
 T = TypeVar("T")
@@ -388,23 +386,11 @@ class SyncCluster:
 
     def _spawn(self, count: int) -> list[WorkerProcess]:
         """Start ``calsync worker --queue sync`` ``count`` times; wait until all consume."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CALSYNC_")}
-        env.update(self.environment())
-        calsync = Path(sys.executable).with_name("calsync")
-        command = [str(calsync)] if calsync.exists() else [sys.executable, "-m", "infra.cli"]
         started = []
         for _ in range(count):
             name = f"worker-{len(self.workers) + 1}"
             log_path = self.workdir / f"{name}.log"
-            with log_path.open("wb") as log:
-                process = subprocess.Popen(
-                    [*command, "worker", "--queue", topology.SYNC.name],
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    preexec_fn=_die_with_parent,  # noqa: PLW1509 - only sets a signal
-                )
+            process = calsync_worker(topology.SYNC.name, self.environment(), log_path)
             worker = WorkerProcess(name, process, log_path)
             self.workers.append(worker)
             started.append(worker)
@@ -649,15 +635,6 @@ PARTICIPANT_FIELDS = (
 )
 #: Link columns that say the same in two runs (not the provider's ids, etags or times).
 LINK_FIELDS = ("provider", "calendar_owner_user_id", "instance_start", "gone", "version_sequence")
-
-
-def _die_with_parent() -> None:
-    """In the child: get SIGKILL when the test process dies, whatever kills it (Linux)."""
-    if sys.platform == "linux":
-        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-PR_SET_PDEATHSIG = 1
 
 
 def _pick(row: Any, *names: str) -> Json:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -116,6 +117,35 @@ def test_latency_slows_matching_calls(calendar: Any, google_admin: SandboxAdminC
     ]
     assert elapsed >= 0.3
     assert durations[-2] >= 0.3 > durations[-1]
+
+
+def test_latency_after_holds_the_answer_of_a_change_already_made(
+    calendar: Any, google_admin: SandboxAdminClient
+) -> None:
+    # A caller that dies while waiting leaves the event created but never told of it
+    google_admin.add_latency(1.0, count=1, path=EVENTS + "$", after=True)
+    insert = calendar.events().insert(
+        calendarId="primary",
+        body={
+            "summary": "Held",
+            "start": {"dateTime": "2026-05-04T10:00:00Z"},
+            "end": {"dateTime": "2026-05-04T11:00:00Z"},
+        },
+    )
+    done: list[float] = []
+    caller = threading.Thread(target=lambda: (insert.execute(), done.append(time.monotonic())))
+    started = time.monotonic()
+    caller.start()
+    while not [e for e in google_admin.events("ann@example.com") if e.get("summary") == "Held"]:
+        assert time.monotonic() - started < 5, "the event was never created"
+        time.sleep(0.02)
+    created = time.monotonic()
+    caller.join(timeout=5)
+
+    (answered,) = done
+    assert answered - started >= 1.0
+    assert created < answered
+    assert google_admin.faults()["latency"] == []
 
 
 def test_request_log_records_user_query_and_timing(
