@@ -35,7 +35,11 @@ from adapters.broker.envelope import Envelope, MessageType, message_id_for
 from adapters.directory_file import CompanyEntry, ContactEntry, UserEntry
 from adapters.sql import crm_store, writeback_store
 from adapters.sql.appointments import AppointmentRecord, ParticipantRow, RoomRow, save_appointment
-from adapters.sql.coming_appointments import leave_out_colleagues_in_future
+from adapters.sql.coming_appointments import (
+    leave_out_colleagues_in_future,
+    link_contact_in_future,
+    link_user_in_future,
+)
 from adapters.sql.crm_store import CrmSide, OutboxMessage
 from adapters.sql.directory import colleague_domains
 from domain.company import choose_company
@@ -406,9 +410,7 @@ def _user_saved(
     new_domains = domains - colleague_domains(conn, account_id, among=domains)
     gained = crm_store.save_user(conn, account_id, user, now)
     if gained and user.active:
-        linked = crm_store.link_user_in_future(
-            conn, account_id, user_id=user.id, emails=gained, now=now
-        )
+        linked = link_user_in_future(conn, account_id, user_id=user.id, emails=gained, now=now)
         if linked:
             log.info("user linked to coming appointments", count=len(linked), user=user.id)
     if new_domains:  # R3: colleague domains now; the user's own addresses were linked above
@@ -442,7 +444,7 @@ def _contact_saved(
     crm_store.ensure_account(conn, account_id, now)
     gained = crm_store.save_contact(conn, account_id, contact, now)
     if gained and contact.active:
-        linked = crm_store.link_contact_in_future(
+        linked = link_contact_in_future(
             conn,
             account_id,
             contact_id=contact.id,

@@ -9,7 +9,7 @@ at a time: a user's aliases in ``user_emails``, a contact's addresses in ``conta
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -17,17 +17,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from adapters.directory_file import AccountEntry, CompanyEntry, ContactEntry, UserEntry
-from adapters.sql.coming_appointments import choose_companies
-from adapters.sql.directory import (
-    list_param,
-    load_contacts,
-    load_users,
-    lookup_query,
-    to_directory,
-)
+from adapters.sql.directory import load_contacts, load_users
+from adapters.sql.directory_lookup import list_param, lookup_query, to_directory
 from adapters.sql.tables import (
     accounts,
-    appointment_participants,
     appointments,
     companies,
     contact_emails,
@@ -39,7 +32,7 @@ from adapters.sql.tables import (
 )
 from adapters.sql.upsert import dialect_insert, upsert
 from domain.emails import email_domain
-from domain.model import Directory, ParticipantKind
+from domain.model import Directory
 from domain.timing import AllDay, Timed, Timing
 
 
@@ -272,58 +265,6 @@ def save_user(
     return tuple(e for e in user.all_emails if e not in before)
 
 
-def link_user_in_future(
-    conn: sa.Connection, account_id: str, *, user_id: str, emails: Sequence[str], now: datetime
-) -> list[str]:
-    """Turn bare ``emails`` of appointments starting at or after ``now`` into the user (R2).
-
-    Where the user already takes part under another address, the bare one goes: a user is
-    one participant however many of their addresses were invited. Past appointments keep
-    their bare addresses. Returns the appointment ids.
-    """
-    if not emails:
-        return []
-    p, a = appointment_participants.c, appointments.c
-    wanted = sorted(set(emails))
-    bare = conn.execute(
-        sa.select(p.appointment_id, p.email)
-        .join(appointments, a.id == p.appointment_id)
-        .where(
-            p.account_id == account_id,
-            p.kind == ParticipantKind.EXTERNAL.value,
-            p.email.in_(wanted),
-            a.account_id == account_id,
-            a.start_at >= now,
-        )
-        .order_by(p.appointment_id, p.position)
-    ).all()
-    ids = sorted({row.appointment_id for row in bare})
-    if not ids:
-        return []
-    present = set(
-        conn.execute(
-            sa.select(p.appointment_id).where(
-                p.appointment_id.in_(ids),
-                p.kind == ParticipantKind.USER.value,
-                p.user_id == user_id,
-            )
-        ).scalars()
-    )
-    for row in bare:
-        match = sa.and_(p.appointment_id == row.appointment_id, p.email == row.email)
-        if row.appointment_id in present:
-            conn.execute(appointment_participants.delete().where(match))
-            continue
-        conn.execute(
-            appointment_participants.update()
-            .where(match)
-            .values(kind=ParticipantKind.USER.value, user_id=user_id)
-        )
-        present.add(row.appointment_id)
-    conn.execute(appointments.update().where(a.id.in_(ids)).values(updated_at=now))
-    return ids
-
-
 def deactivate_user(conn: sa.Connection, account_id: str, user_id: str, now: datetime) -> bool:
     """A deleted user stops matching (R2) but keeps its rows: connections and history stay."""
     result = conn.execute(
@@ -398,53 +339,6 @@ def deactivate_contact(
             .values(active=False, contact_updated_at=now)
         )
     return result.rowcount > 0
-
-
-def link_contact_in_future(
-    conn: sa.Connection,
-    account_id: str,
-    *,
-    contact_id: str,
-    company_id: str | None,
-    emails: Sequence[str],
-    now: datetime,
-) -> list[str]:
-    """Turn bare ``emails`` of appointments starting at or after ``now`` into the contact.
-
-    The appointment's company is chosen again (R18) unless it was set by hand. Past
-    appointments are history and keep their bare addresses. Returns the appointment ids.
-    """
-    if not emails:
-        return []
-    p, a = appointment_participants.c, appointments.c
-    ids = list(
-        conn.execute(
-            sa.select(p.appointment_id)
-            .join(appointments, a.id == p.appointment_id)
-            .where(
-                p.account_id == account_id,
-                p.kind == ParticipantKind.EXTERNAL.value,
-                p.email.in_(sorted(set(emails))),
-                a.account_id == account_id,
-                a.start_at >= now,
-            )
-            .distinct()
-            .order_by(p.appointment_id)
-        ).scalars()
-    )
-    if not ids:
-        return []
-    conn.execute(
-        appointment_participants.update()
-        .where(
-            p.appointment_id.in_(ids),
-            p.kind == ParticipantKind.EXTERNAL.value,
-            p.email.in_(sorted(set(emails))),
-        )
-        .values(kind=ParticipantKind.CONTACT.value, contact_id=contact_id, company_id=company_id)
-    )
-    choose_companies(conn, ids, now)
-    return ids
 
 
 def _entry(

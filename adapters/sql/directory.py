@@ -1,24 +1,27 @@
-"""The account directory in SQL: loading it, and resolving addresses against it in batches.
+"""The account directory in SQL: loading it, and resolving addresses against it in batches
+(the lookup itself is ``adapters.sql.directory_lookup``).
 
-A load that grows an account's colleague domains (R3) also leaves the addresses at the new
-domains out of the appointments still to come (R4, R14), with
-``adapters.sql.coming_appointments``, as ``workers.crm`` does when a CRM user's save brings a
-new domain.
+A load makes the appointments still to come follow the directory, as ``workers.crm`` does for
+a CRM user's or contact's save, with ``adapters.sql.coming_appointments`` (R14: the past keeps
+everyone): bare addresses that now belong to an active user or contact become that user or
+contact (R2, R5, R18), and where the account's colleague domains grew (R3) the addresses at
+the new domains that are not users leave them (R4).
 """
 
 from __future__ import annotations
 
-import functools
-import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 import sqlalchemy as sa
 import structlog
 
 from adapters.directory_file import AccountEntry, ContactEntry
-from adapters.sql.coming_appointments import leave_out_colleagues_in_future
+from adapters.sql.coming_appointments import (
+    leave_out_colleagues_in_future,
+    link_known_addresses_in_future,
+)
+from adapters.sql.directory_lookup import list_param, lookup_query, to_directory
 from adapters.sql.tables import (
     account_domains,
     accounts,
@@ -30,7 +33,7 @@ from adapters.sql.tables import (
 )
 from adapters.sql.upsert import CHUNK, chunks, upsert
 from domain.emails import email_domain
-from domain.model import ContactRecord, Directory
+from domain.model import Directory
 
 log = structlog.get_logger("calsync.directory")
 
@@ -62,9 +65,13 @@ class SqlDirectory:
 
         Idempotent: loading the same file twice changes nothing (not even ``updated_at``).
         Each user's and contact's e-mails are replaced by the file's; records absent from
-        the file are kept, since the file is an update, not the whole truth. Where an
-        account's colleague domains grow (a user's address or an added domain), addresses
-        there that are not users leave its appointments starting from now on (R3, R4, R14).
+        the file are kept, since the file is an update, not the whole truth.
+
+        Once an account is loaded, its appointments starting from now on follow it (R14):
+        a bare participant whose address is an active user's or contact's becomes that user
+        or contact (R2, R5, R18); then, where the account's colleague domains grew (a
+        user's address or an added domain), addresses there that are not users leave them
+        (R3, R4).
         """
         tick = progress or (lambda _n: None)
         with self._engine.begin() as conn:
@@ -80,17 +87,6 @@ class SqlDirectory:
                 load_users(conn, entry, now)
                 tick(len(entry.users))
                 grown = colleague_domains(conn, entry.id) - before
-                if grown:
-                    left_out = leave_out_colleagues_in_future(
-                        conn, entry.id, domains=grown, now=now
-                    )
-                    if left_out:
-                        log.info(
-                            "colleagues left out of coming appointments",
-                            account=entry.id,
-                            count=len(left_out),
-                            domains=sorted(grown),
-                        )
                 upsert(
                     conn,
                     companies,
@@ -112,6 +108,7 @@ class SqlDirectory:
                 for chunk in chunks(entry.contacts, CHUNK):
                     load_contacts(conn, entry.id, chunk, now)
                     tick(len(chunk))
+                _follow_directory(conn, entry.id, grown, now)
         if self._engine.dialect.name == "postgresql":
             _vacuum_analyze(self._engine)
 
@@ -134,6 +131,27 @@ class SqlDirectory:
             }
             rows = conn.execute(lookup_query(dialect), parameters).all()
         return to_directory(rows)
+
+
+def _follow_directory(
+    conn: sa.Connection, account_id: str, grown: frozenset[str], now: datetime
+) -> None:
+    """Make the account's appointments starting at or after ``now`` follow its loaded
+    directory. Linking comes first, as in ``workers.crm``'s ``user.saved``: a user's own
+    address at a new colleague domain is the user (R2), never a colleague (R4)."""
+    linked = link_known_addresses_in_future(conn, account_id, now)
+    if linked:
+        log.info("addresses linked in coming appointments", account=account_id, count=len(linked))
+    if not grown:
+        return
+    left_out = leave_out_colleagues_in_future(conn, account_id, domains=grown, now=now)
+    if left_out:
+        log.info(
+            "colleagues left out of coming appointments",
+            account=account_id,
+            count=len(left_out),
+            domains=sorted(grown),
+        )
 
 
 def _vacuum_analyze(engine: sa.Engine) -> None:
@@ -308,138 +326,3 @@ def colleague_domains(
         of_users = of_users.where(ue.domain.in_(wanted))
         added = added.where(ad.domain.in_(wanted))
     return frozenset(conn.execute(sa.union(of_users, added)).scalars())
-
-
-def list_param(dialect: str, values: list[str]) -> Any:
-    """``values`` as one bound parameter of ``lookup_query``: a JSON list on SQLite, one
-    string of lines on PostgreSQL (split by the server: cheaper to send than an array of
-    thousands of strings, which psycopg quotes one by one). Normalised addresses and domains
-    hold no whitespace, so a line break cannot fall inside one."""
-    if dialect == "sqlite":
-        return json.dumps(values)
-    if dialect == "postgresql":
-        return "\n".join(values)
-    raise ValueError(f"no directory lookup for the {dialect} dialect")
-
-
-# The lookup of one page of addresses (tests/bench/test_resolution.py). Resolution tries
-# user (R2), then colleague domain (R3, R4), then contact (R5), so only an address in a
-# colleague domain can be a user and only one outside them a contact: each address is
-# looked up in one of the two tables, not both. Rows are (kind, key, ref, company_id,
-# active, updated_at), kind "d" for a colleague domain, "u" for a user's address and "c"
-# for a contact's, read from ``contact_emails`` alone, which carries what resolution needs of
-# the contact (one probe per address instead of two); ``to_directory`` reads them. Contacts
-# are probed address by address
-# whatever the statistics say: given an ``IN`` list of a page's 2,500 addresses, PostgreSQL
-# hashed or scanned all 100,000 contacts (70 ms a page). Users, a few hundred addresses in
-# most accounts, are joined as the planner sees fit; ``SqlDirectory.load`` keeps the
-# statistics that it needs.
-_LOOKUP_SQL = {
-    # OFFSET 0 keeps the LATERAL subquery a per-address probe: the planner may not flatten
-    # it into a join that it would then hash.
-    "postgresql": r"""
-WITH colleague AS MATERIALIZED (
-    SELECT domain FROM user_emails
-    WHERE account_id = :account_id AND domain = ANY (string_to_array(:domains, E'\n'))
-    UNION
-    SELECT domain FROM account_domains
-    WHERE account_id = :account_id AND domain = ANY (string_to_array(:domains, E'\n'))
-), wanted AS MATERIALIZED (
-    SELECT w.email, split_part(w.email, '@', 2) IN (SELECT domain FROM colleague) AS colleague
-    FROM unnest(string_to_array(:emails, E'\n')) AS w (email)
-)
-SELECT 'd' AS kind, domain AS key, CAST(NULL AS text) AS ref, CAST(NULL AS text) AS company_id,
-    CAST(NULL AS boolean) AS active, CAST(NULL AS timestamptz) AS updated_at
-FROM colleague
-UNION ALL
-SELECT 'u', w.email, ue.user_id, NULL, u.active, NULL
-FROM wanted AS w
-JOIN user_emails AS ue ON ue.account_id = :account_id AND ue.email = w.email
-JOIN users AS u ON u.account_id = ue.account_id AND u.id = ue.user_id
-WHERE w.colleague
-UNION ALL
-SELECT 'c', w.email, found.contact_id, found.company_id, found.active, found.contact_updated_at
-FROM wanted AS w CROSS JOIN LATERAL (
-    SELECT ce.contact_id, ce.company_id, ce.active, ce.contact_updated_at
-    FROM contact_emails AS ce
-    WHERE ce.account_id = :account_id AND ce.email = w.email
-    OFFSET 0
-) AS found
-WHERE NOT w.colleague
-""",
-    # SQLite joins a CROSS JOIN in the order written: addresses first, then the probes.
-    "sqlite": """
-WITH colleague (domain) AS MATERIALIZED (
-    SELECT domain FROM user_emails
-    WHERE account_id = :account_id AND domain IN (SELECT value FROM json_each(:domains))
-    UNION
-    SELECT domain FROM account_domains
-    WHERE account_id = :account_id AND domain IN (SELECT value FROM json_each(:domains))
-), wanted (email, colleague) AS MATERIALIZED (
-    SELECT value, substr(value, instr(value, '@') + 1) IN (SELECT domain FROM colleague)
-    FROM json_each(:emails)
-)
-SELECT 'd' AS kind, domain AS key, NULL AS ref, NULL AS company_id, NULL AS active,
-    NULL AS updated_at
-FROM colleague
-UNION ALL
-SELECT 'u', w.email, ue.user_id, NULL, u.active, NULL
-FROM wanted AS w CROSS JOIN user_emails AS ue CROSS JOIN users AS u
-WHERE w.colleague AND ue.account_id = :account_id AND ue.email = w.email
-    AND u.account_id = ue.account_id AND u.id = ue.user_id
-UNION ALL
-SELECT 'c', w.email, ce.contact_id, ce.company_id, ce.active, ce.contact_updated_at
-FROM wanted AS w CROSS JOIN contact_emails AS ce
-WHERE NOT w.colleague AND ce.account_id = :account_id AND ce.email = w.email
-""",
-}
-
-
-@functools.cache
-def lookup_query(dialect: str) -> sa.TextClause:
-    """One round trip for a page: colleague domains, users and contacts by address.
-
-    Bind ``account_id``, and ``emails`` and ``domains`` (normalised, each through
-    ``list_param``). Plain SQL with untyped columns: per-row type processing was a third
-    of the lookup on SQLite (tests/bench), and ``to_directory`` does the little needed.
-    """
-    try:
-        return sa.text(_LOOKUP_SQL[dialect])
-    except KeyError:
-        raise ValueError(f"no directory lookup for the {dialect} dialect") from None
-
-
-def to_directory(rows: Iterable[Any]) -> Directory:
-    """The Directory of ``lookup_query``'s rows: active users by address, colleague domains,
-    and every contact found for an address."""
-    user_by_email: dict[str, str] = {}
-    contacts_by_email: dict[str, list[ContactRecord]] = {}
-    domains: set[str] = set()
-    for kind, key, ref, company_id, active, updated_at in rows:
-        if kind == "c":
-            record = ContactRecord(ref, company_id, bool(active), _aware(updated_at))
-            found = contacts_by_email.get(key)
-            if found is None:
-                contacts_by_email[key] = [record]
-            else:
-                found.append(record)
-        elif kind == "u":
-            if active:
-                user_by_email[key] = ref
-        else:
-            domains.add(key)
-    return Directory(
-        user_by_email=user_by_email,
-        colleague_domains=frozenset(domains),
-        contacts_by_email=contacts_by_email,
-    )
-
-
-def _aware(value: datetime | str) -> datetime:
-    """An aware ``updated_at``: PostgreSQL gives one, SQLite naive UTC as text."""
-    if not isinstance(value, str):
-        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    try:  # parsed with its zone in one go: replace(tzinfo=...) costs more than the parse
-        return datetime.fromisoformat(value + "+00:00")
-    except ValueError:  # the text carries its own offset
-        return _aware(datetime.fromisoformat(value))

@@ -235,8 +235,10 @@ def test_r3_a_directory_load_with_a_user_at_a_new_domain_removes_colleagues_from
     world.now = NOW + timedelta(minutes=5)
     world.load(article_directory(with_lucas=True))
 
-    # Lucas's own address is no colleague's (R2 before R4) and stays; Jonas and Johanna go
-    assert world.people("coming") == [KARL, EVA, lucas_bare, SOMEONE]
+    # Lucas's own address is linked to him first (R2), so it is no colleague's (R4) and
+    # stays; Jonas and Johanna go
+    lucas = ("user", "lucas@gbg.exempel.se", "lucas", None, None)
+    assert world.people("coming") == [KARL, EVA, lucas, SOMEONE]
     assert world.row("coming")["company_id"] == "kund"
     assert world.row("coming")["updated_at"] == world.now
     assert world.people("past") == [KARL, JONAS, EVA, JOHANNA, lucas_bare, SOMEONE]  # R14
