@@ -134,10 +134,10 @@ def _link_in_future(
     """Turn each bare participant whose address is in ``who`` into whom it maps to, in the
     appointments of ``account_id`` starting at or after ``now`` (R14).
 
-    A user is one participant (R2): where the user already takes part, the bare address
-    goes; where several of their addresses are bare, the first in attendee order becomes
-    the user and the others go. Where a contact came in, the company is chosen again
-    (R18). The changed appointments get ``updated_at`` ``now``; returns their ids, sorted.
+    A user is one participant (R2), and so is a contact (R5): where they already take part,
+    the bare address goes; where several of their addresses are bare, the first in attendee
+    order becomes them and the others go. Where a contact came in, the company is chosen
+    again (R18). The changed appointments get ``updated_at`` ``now``; returns their ids, sorted.
 
     ``by_address`` finds the bare participants by address, right for a CRM save's few;
     without it every bare participant of the coming appointments is read once and those in
@@ -157,19 +157,17 @@ def _link_in_future(
     if not bare:
         return []
     bare.sort(key=lambda row: (row.appointment_id, row.position))  # attendee order
-    present = _users_taking_part(
-        conn, {row.appointment_id for row in bare if who[row.email].kind is ParticipantKind.USER}
-    )
+    present = _taking_part(conn, {row.appointment_id for row in bare})
     gone: list[dict[str, Any]] = []
     turned: list[dict[str, Any]] = []
     for row in bare:
         someone = who[row.email]
         key = {"_appointment_id": row.appointment_id, "_email": row.email}
-        if someone.kind is ParticipantKind.USER:
-            if (row.appointment_id, someone.user_id) in present:
-                gone.append(key)
-                continue
-            present.add((row.appointment_id, someone.user_id))
+        identity = (row.appointment_id, someone.kind.value, someone.user_id or someone.contact_id)
+        if identity in present:
+            gone.append(key)
+            continue
+        present.add(identity)
         turned.append(
             {
                 **key,
@@ -209,16 +207,18 @@ def _link_in_future(
     return ids
 
 
-def _users_taking_part(conn: sa.Connection, ids: Iterable[str]) -> set[tuple[str, str | None]]:
-    """(appointment, user) for every user participant of the appointments ``ids``."""
+def _taking_part(conn: sa.Connection, ids: Iterable[str]) -> set[tuple[str, str, str | None]]:
+    """(appointment, kind, user or contact id) of every user and contact taking part in the
+    appointments ``ids``."""
     p = appointment_participants.c
-    present: set[tuple[str, str | None]] = set()
+    known = [ParticipantKind.USER.value, ParticipantKind.CONTACT.value]
+    present: set[tuple[str, str, str | None]] = set()
     for chunk in chunks(sorted(ids), CHUNK):
         present.update(
-            (row.appointment_id, row.user_id)
+            (row.appointment_id, row.kind, row.user_id or row.contact_id)
             for row in conn.execute(
-                sa.select(p.appointment_id, p.user_id).where(
-                    p.appointment_id.in_(chunk), p.kind == ParticipantKind.USER.value
+                sa.select(p.appointment_id, p.kind, p.user_id, p.contact_id).where(
+                    p.appointment_id.in_(chunk), p.kind.in_(known)
                 )
             )
         )

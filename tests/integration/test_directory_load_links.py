@@ -202,6 +202,20 @@ def test_r2_a_user_already_present_under_another_address_is_one_participant_afte
     assert linked_count(logs) == 2
 
 
+def test_r5_a_contact_invited_at_two_bare_addresses_is_one_participant_after_a_load(
+    world: World,
+) -> None:
+    other_bare = ("external", "nils.n@kund2.se", None, None, None)
+    world.store_meeting("twice", NILS_BARE, SOMEONE, other_bare)
+
+    world.load(
+        directory(contacts=[{**NILS_CONTACT, "emails": ["nils@kund2.se", "nils.n@kund2.se"]}])
+    )
+
+    # The first address invited becomes Nils; the other goes, as resolution would have it
+    assert world.people("twice") == [KARL, NILS, SOMEONE]
+
+
 def test_r5_r18_a_directory_load_turns_bare_addresses_of_contacts_into_the_contact_and_its_company(
     world: World,
 ) -> None:
