@@ -137,7 +137,8 @@ def _link_in_future(
     A user is one participant (R2), and so is a contact (R5): where they already take part,
     the bare address goes; where several of their addresses are bare, the first in attendee
     order becomes them and the others go. Where a contact came in, the company is chosen
-    again (R18). The changed appointments get ``updated_at`` ``now``; returns their ids, sorted.
+    again (R18). A bare organizer becomes the user or contact as well. The changed
+    appointments get ``updated_at`` ``now``; returns their ids, sorted.
 
     ``by_address`` finds the bare participants by address, right for a CRM save's few;
     without it every bare participant of the coming appointments is read once and those in
@@ -197,6 +198,7 @@ def _link_in_future(
             turned,
         )
     ids = sorted({row.appointment_id for row in bare})
+    _link_organizers(conn, ids, who)
     for chunk in chunks(ids, CHUNK):
         conn.execute(appointments.update().where(a.id.in_(chunk)).values(updated_at=now))
     with_contacts = sorted(
@@ -205,6 +207,40 @@ def _link_in_future(
     for chunk in chunks(with_contacts, CHUNK):
         choose_companies(conn, chunk, now)
     return ids
+
+
+def _link_organizers(conn: sa.Connection, ids: Sequence[str], who: Mapping[str, _Someone]) -> None:
+    """Where the bare organizer of an appointment of ``ids`` is in ``who``, the appointment's
+    organizer becomes that user or contact too, as a sync would store it now."""
+    a = appointments.c
+    linked = []
+    for chunk in chunks(ids, CHUNK):
+        for row in conn.execute(
+            sa.select(a.id, a.organizer_email).where(
+                a.id.in_(chunk), a.organizer_kind == ParticipantKind.EXTERNAL.value
+            )
+        ):
+            someone = who.get(row.organizer_email)
+            if someone is not None:
+                linked.append(
+                    {
+                        "_id": row.id,
+                        "_kind": someone.kind.value,
+                        "_user_id": someone.user_id,
+                        "_contact_id": someone.contact_id,
+                    }
+                )
+    if linked:
+        conn.execute(
+            appointments.update()
+            .where(a.id == sa.bindparam("_id"))
+            .values(
+                organizer_kind=sa.bindparam("_kind"),
+                organizer_user_id=sa.bindparam("_user_id"),
+                organizer_contact_id=sa.bindparam("_contact_id"),
+            ),
+            linked,
+        )
 
 
 def _taking_part(conn: sa.Connection, ids: Iterable[str]) -> set[tuple[str, str, str | None]]:

@@ -92,8 +92,10 @@ class World:
         start: datetime = NOW + timedelta(days=3),
         company_id: str | None = None,
         company_set_by_hand: bool = False,
+        organizer: tuple[str, str, str | None, str | None, str | None] = KARL,
     ) -> None:
-        """A meeting in Karl's calendar with ``people`` after him, as the sync stores it."""
+        """A meeting in Karl's calendar, ``organizer`` (Karl unless said) first and ``people``
+        after, as the sync stores it."""
         self.appointments.save(
             AppointmentRecord(
                 id=appointment_id,
@@ -102,9 +104,10 @@ class World:
                 subject="Offer review",
                 start_at=start,
                 end_at=start + timedelta(hours=1),
-                organizer_kind="user",
-                organizer_user_id="karl",
-                organizer_email="karl@exempel.se",
+                organizer_kind=organizer[0],
+                organizer_user_id=organizer[2],
+                organizer_contact_id=organizer[3],
+                organizer_email=organizer[1],
                 company_id=company_id,
                 company_set_by_hand=company_set_by_hand,
                 participants=tuple(
@@ -116,7 +119,9 @@ class World:
                         contact_id=contact_id,
                         company_id=company,
                     )
-                    for i, (kind, email, user_id, contact_id, company) in enumerate((KARL, *people))
+                    for i, (kind, email, user_id, contact_id, company) in enumerate(
+                        (organizer, *people)
+                    )
                 ),
             )
         )
@@ -214,6 +219,23 @@ def test_r5_a_contact_invited_at_two_bare_addresses_is_one_participant_after_a_l
 
     # The first address invited becomes Nils; the other goes, as resolution would have it
     assert world.people("twice") == [KARL, NILS, SOMEONE]
+
+
+def test_r5_a_bare_organizer_who_becomes_a_contact_is_the_appointments_organizer_contact(
+    world: World,
+) -> None:
+    # Nils invited Karl before the directory knew him
+    world.store_meeting("his", KARL, organizer=NILS_BARE)
+
+    world.load(directory(contacts=[NILS_CONTACT]))
+
+    assert world.people("his") == [NILS, KARL]
+    row = world.row("his")
+    assert (row["organizer_kind"], row["organizer_contact_id"], row["organizer_email"]) == (
+        "contact",
+        "nils",
+        "nils@kund2.se",
+    )
 
 
 def test_r5_r18_a_directory_load_turns_bare_addresses_of_contacts_into_the_contact_and_its_company(
