@@ -28,6 +28,7 @@ from infra.sandbox.server import SandboxServer
 from infra.settings import Settings
 from tests.factories import article_directory
 from tests.integration.test_ingest_support import assert_documented
+from tests.support.calendar_sandbox import sandbox_settings as sandbox_environment
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -47,14 +48,7 @@ def sandbox_settings(sandbox: SandboxServer, store: sa.Engine, var_dir: Path) ->
             "CALSYNC_VAR_DIR": str(var_dir),
             "CALSYNC_DATABASE_URL": store.url.render_as_string(hide_password=False),
             "CALSYNC_BROKER_URL": "memory://",
-            "CALSYNC_GOOGLE_API_URL": sandbox.google_url + "/",
-            "CALSYNC_GOOGLE_TOKEN_URL": sandbox.google_token_url,
-            "CALSYNC_GRAPH_API_URL": sandbox.graph_api_url,
-            "CALSYNC_MICROSOFT_TOKEN_URL": sandbox.graph_token_url(),
-            "CALSYNC_GOOGLE_CLIENT_ID": "calsync-test",
-            "CALSYNC_GOOGLE_CLIENT_SECRET": "s",
-            "CALSYNC_MICROSOFT_CLIENT_ID": "calsync-test",
-            "CALSYNC_MICROSOFT_CLIENT_SECRET": "s",
+            **sandbox_environment(sandbox),
         }
     )
 

@@ -172,3 +172,17 @@ def _pages(
         if page.next_page is None:
             return
         page_token = page.next_page
+
+
+def sandbox_settings(sandbox: SandboxServer) -> dict[str, str]:
+    """The CALSYNC_* settings that point Calsync's provider clients at ``sandbox``."""
+    return {
+        "CALSYNC_GOOGLE_API_URL": sandbox.google_url + "/",
+        "CALSYNC_GOOGLE_TOKEN_URL": sandbox.google_token_url,
+        "CALSYNC_GRAPH_API_URL": sandbox.graph_api_url,
+        "CALSYNC_MICROSOFT_TOKEN_URL": sandbox.graph_token_url(),
+        "CALSYNC_GOOGLE_CLIENT_ID": "calsync-test",
+        "CALSYNC_GOOGLE_CLIENT_SECRET": "s",
+        "CALSYNC_MICROSOFT_CLIENT_ID": "calsync-test",
+        "CALSYNC_MICROSOFT_CLIENT_SECRET": "s",
+    }

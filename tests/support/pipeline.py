@@ -31,6 +31,7 @@ from infra.sandbox.server import SandboxServer
 from infra.settings import Settings
 from ingest.signature import sign
 from tests.factories import article_directory
+from tests.support.calendar_sandbox import sandbox_settings
 from tests.support.processes import calsync_worker
 from workers.runner import run_workers
 
@@ -89,14 +90,7 @@ class Pipeline:
             **store,
             "CALSYNC_VAR_DIR": str(tmp_path),
             "CALSYNC_BROKER_URL": broker_url,
-            "CALSYNC_GOOGLE_API_URL": sandbox.google_url + "/",
-            "CALSYNC_GOOGLE_TOKEN_URL": sandbox.google_token_url,
-            "CALSYNC_GRAPH_API_URL": sandbox.graph_api_url,
-            "CALSYNC_MICROSOFT_TOKEN_URL": sandbox.graph_token_url(),
-            "CALSYNC_GOOGLE_CLIENT_ID": "calsync-test",
-            "CALSYNC_GOOGLE_CLIENT_SECRET": "s",
-            "CALSYNC_MICROSOFT_CLIENT_ID": "calsync-test",
-            "CALSYNC_MICROSOFT_CLIENT_SECRET": "s",
+            **sandbox_settings(sandbox),
             "CALSYNC_CRM_SIGNING_SECRET": CRM_SECRET,
         }
         self.container = Container(Settings.from_env(self.environment))
