@@ -80,6 +80,10 @@ class SqlDirectory:
                 # "empty"; a generic plan of a statement the driver prepared would keep that
                 # view for every later chunk (100,000 contacts: minutes instead of seconds).
                 conn.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
+                # Linking reads the coming appointments; right after a first sync, before
+                # autovacuum came by, their tables have no statistics and the planner picks
+                # nested loops (10,000 appointments: a 28 s load instead of 14 s).
+                conn.execute(sa.text("ANALYZE appointments, appointment_participants"))
             for entry in entries:
                 now = self._clock()
                 before = colleague_domains(conn, entry.id)
