@@ -17,6 +17,8 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 def create_engine(url: str, **kwargs: Any) -> sa.Engine:
     """Return an engine tuned for the store; nothing connects until first use."""
+    # Bound parameters carry message bodies and tokens; keep them out of errors and logs.
+    kwargs.setdefault("hide_parameters", True)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, parsed.database, **kwargs)
