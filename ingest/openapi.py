@@ -43,6 +43,10 @@ def openapi_document() -> Response:
 @functools.cache
 def document() -> dict[str, Any]:
     """The OpenAPI 3.1 document (built once; it is pure data)."""
+    return _with_server_errors(_routes_document())
+
+
+def _routes_document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {
@@ -457,3 +461,30 @@ def _openapi() -> dict[str, Any]:
         "operationId": "openapi",
         "responses": {"200": json_response("OpenAPI 3.1 document.", {"type": "object"})},
     }
+
+
+#: Answers the HTTP server gives before any route runs (gunicorn's and werkzeug's size limits,
+#: see infra/gunicorn_conf.py), so any operation can receive them.
+SERVER_ERRORS = {
+    "414": (
+        "UriTooLong",
+        "The request line (method, path and query) is longer than the server accepts.",
+    ),
+    "431": (
+        "RequestHeaderFieldsTooLarge",
+        "A header is too large, or there are too many headers.",
+    ),
+}
+
+
+def _with_server_errors(doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` with the server's own errors shared in components and listed on every operation."""
+    error = {"content": {"application/json": {"schema": schema_ref("Error")}}}
+    shared = {name: {"description": text, **error} for name, text in SERVER_ERRORS.values()}
+    # A new dict: the shared RESPONSES of openapi_schemas stay as they are.
+    doc["components"]["responses"] = {**doc["components"]["responses"], **shared}
+    for item in doc["paths"].values():
+        for operation in item.values():
+            for status, (name, _text) in SERVER_ERRORS.items():
+                operation["responses"][status] = {"$ref": f"#/components/responses/{name}"}
+    return doc

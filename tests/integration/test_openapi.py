@@ -188,3 +188,14 @@ def _all_day_appointment() -> AppointmentRecord:
         start_date=datetime(2026, 12, 24, tzinfo=UTC).date(),
         end_date=datetime(2026, 12, 25, tzinfo=UTC).date(),
     )
+
+
+def test_every_operation_lists_the_servers_own_size_errors_as_json() -> None:
+    doc = document()
+    for path, item in doc["paths"].items():
+        for method, operation in item.items():
+            for status in ("414", "431"):
+                ref = operation["responses"][status]["$ref"]
+                response = doc["components"]["responses"][ref.rsplit("/", 1)[1]]
+                schema = response["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/Error"}, (path, method, status)
