@@ -10,7 +10,7 @@ import structlog
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from ingest.metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
+from ingest.metrics import observe_request
 
 log = structlog.get_logger("calsync.http")
 
@@ -57,9 +57,8 @@ def _log_request(response: Response) -> Response:
     response.headers["X-Request-ID"] = g.get("trace_id", "")
     elapsed = time.perf_counter() - g.get("started", time.perf_counter())
     elapsed_ms = round(elapsed * 1000, 2)
-    route = request.url_rule.rule if request.url_rule is not None else "unmatched"
-    HTTP_REQUESTS.labels(route, request.method, str(response.status_code)).inc()
-    HTTP_REQUEST_SECONDS.labels(route).observe(elapsed)
+    route = request.url_rule.rule if request.url_rule is not None else None
+    observe_request(route, request.method, response.status_code, elapsed)
     log.info(
         "request",
         method=request.method,

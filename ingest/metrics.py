@@ -44,6 +44,21 @@ PUBLISH_CONFIRM_SECONDS = Histogram(
 )
 
 
+#: Methods counted under their own name. Any other is one label, ``other``: a client can send
+#: any token as a method, and each distinct label is a new time series held for good.
+COUNTED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+#: The route label of a request that matched no route (its raw path would explode the set).
+UNMATCHED_ROUTE = "unmatched"
+
+
+def observe_request(route: str | None, method: str, status: int, seconds: float) -> None:
+    """Count and time one answered request under labels from a fixed, small set."""
+    route_label = route or UNMATCHED_ROUTE
+    method_label = method if method in COUNTED_METHODS else "other"
+    HTTP_REQUESTS.labels(route_label, method_label, str(status)).inc()
+    HTTP_REQUEST_SECONDS.labels(route_label).observe(seconds)
+
+
 def exposition() -> tuple[bytes, str]:
     """The metrics page and its content type.
 

@@ -59,6 +59,38 @@ def test_requests_are_counted_by_route_template_and_status(store: sa.Engine) -> 
     )
 
 
+def _request_series() -> set[tuple[tuple[str, str], ...]]:
+    return {
+        tuple(sorted(sample.labels.items()))
+        for family in REGISTRY.collect()
+        if family.name == "calsync_http_requests"
+        for sample in family.samples
+    }
+
+
+def test_invented_methods_and_paths_share_one_label_each(store: sa.Engine) -> None:
+    # Given the ingest app, and one request with an invented method already counted
+    app, _channels = build_app(store, RecordingPublisher())
+    client = app.test_client()
+    client.open("/healthz", method="FOOBARBAZ0")
+    client.open("/no/such/route/0", method="FOOBARBAZ0")
+    series = _request_series()
+    other = _metric("calsync_http_requests_total", route="unmatched", method="other", status="405")
+
+    # When clients send 40 more invented methods to a route and to paths that match none
+    for n in range(1, 21):
+        assert client.open("/healthz", method=f"FOOBARBAZ{n}").status_code == 405
+        client.open(f"/no/such/route/{n}", method=f"INVENTED{n}")
+
+    # Then no new time series appears: they are all method="other", route="unmatched"
+    assert _request_series() == series
+    assert all(dict(labels)["method"] != "FOOBARBAZ0" for labels in series)
+    assert (
+        _metric("calsync_http_requests_total", route="unmatched", method="other", status="405")
+        == other + 20
+    )
+
+
 def test_publish_confirm_latency_is_observed_for_confirms_and_failures(store: sa.Engine) -> None:
     # Given a Google channel, and the app once with a working broker and once with a failing one
     seed_connection(store, "conn-karl", "google")
