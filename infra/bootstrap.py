@@ -32,6 +32,7 @@ from adapters.sql.directory import SqlDirectory
 from adapters.sql.gauges import expose_store_gauges
 from adapters.sql.jobs import SqlJobs
 from adapters.sql.upkeep import SqlUpkeep
+from domain.clock import Clock, system_clock
 from domain.model import Provider
 from infra import db
 from infra.browser_connect import BrowserConnect
@@ -68,6 +69,8 @@ class Container:
     """Long-lived objects of one process, built lazily so nothing connects until used."""
 
     settings: Settings
+    #: The one clock of the process: every object built here reads the time through it.
+    clock: Clock = system_clock
 
     @cached_property
     def engine(self) -> sa.Engine:
@@ -75,19 +78,19 @@ class Container:
 
     @cached_property
     def accounts(self) -> SqlAccounts:
-        return SqlAccounts(self.engine)
+        return SqlAccounts(self.engine, self.clock)
 
     @cached_property
     def directory(self) -> SqlDirectory:
-        return SqlDirectory(self.engine)
+        return SqlDirectory(self.engine, clock=self.clock)
 
     @cached_property
     def appointments(self) -> SqlAppointments:
-        return SqlAppointments(self.engine)
+        return SqlAppointments(self.engine, self.clock)
 
     @cached_property
     def channels(self) -> SqlChannels:
-        return SqlChannels(self.engine)
+        return SqlChannels(self.engine, self.clock)
 
     @cached_property
     def cipher(self) -> TokenCipher:
@@ -95,7 +98,7 @@ class Container:
 
     @cached_property
     def connections(self) -> SqlConnections:
-        return SqlConnections(self.engine, self.cipher)
+        return SqlConnections(self.engine, self.cipher, self.clock)
 
     @cached_property
     def publisher(self) -> Publisher:
@@ -123,7 +126,11 @@ class Container:
 
     def live_availability(self) -> LiveAvailability:
         return LiveAvailability(
-            SqlCalendarUsers(self.engine), self.connections, self.busy_times, self.credentials_for
+            SqlCalendarUsers(self.engine),
+            self.connections,
+            self.busy_times,
+            self.credentials_for,
+            now=self.clock,
         )
 
     def account_rooms(self) -> AccountRooms:
@@ -142,6 +149,7 @@ class Container:
             directory=self.directory,
             source_for=self.calendar_sources,
             credentials_for=self.credentials_for,
+            clock=self.clock,
             lease_ttl=timedelta(seconds=self.settings.sync_lease_seconds),
         )
 
@@ -152,7 +160,11 @@ class Container:
 
     def writeback_handler(self) -> WritebackHandler:
         return WritebackHandler(
-            self.engine, self.connections, self.calendar_writers, self.credentials_for
+            self.engine,
+            self.connections,
+            self.calendar_writers,
+            self.credentials_for,
+            clock=self.clock,
         )
 
     @cached_property
@@ -166,27 +178,28 @@ class Container:
         return ChannelKeeper(
             channels=self.channels,
             connections=self.connections,
-            upkeep=SqlUpkeep(self.engine),
+            upkeep=SqlUpkeep(self.engine, self.clock),
             push_channels_for=push_channels_for or self.push_channels,
             credentials_for=self.credentials_for,
             publisher=self.publisher,
             endpoints=ChannelEndpoints(self.settings.public_url),
+            clock=self.clock,
         )
 
     def scheduler(self) -> Scheduler:
         """Channel renewal, polling backstop, stalled-sync sweep and window slide."""
         jobs = UpkeepJobs(
-            upkeep=SqlUpkeep(self.engine),
+            upkeep=SqlUpkeep(self.engine, self.clock),
             connections=self.connections,
             keeper=self.channel_keeper(),
         )
         waiting = Job("write_waiting", WRITE_WAITING_EVERY, WaitingWrites(self.engine).run)
         purge = Job("purge_old_messages", PURGE_EVERY, MessageRetention(self.engine).run)
-        return Scheduler(SqlJobs(self.engine), [*jobs.jobs(), waiting, purge])
+        return Scheduler(SqlJobs(self.engine), [*jobs.jobs(), waiting, purge], clock=self.clock)
 
     def outbox_relay(self) -> OutboxRelay:
         """Publishes the outbox; safe to run in several processes (rows are locked)."""
-        return OutboxRelay(self.engine, self.publisher)
+        return OutboxRelay(self.engine, self.publisher, clock=self.clock)
 
     def workers(self, queues: Sequence[str] = ()) -> list[Runnable]:
         """The consumers of ``queues`` (every queue with a handler when empty)."""
@@ -198,7 +211,9 @@ class Container:
                 topology.CONNECTIONS,
                 LifecycleHandler(self.channel_keeper(), self.connections),
             ),
-            topology.CRM.name: lambda: Worker(url, topology.CRM, CrmHandler(self.engine)),
+            topology.CRM.name: lambda: Worker(
+                url, topology.CRM, CrmHandler(self.engine, clock=self.clock)
+            ),
             topology.WRITEBACK.name: lambda: Worker(
                 url, topology.WRITEBACK, self.writeback_handler()
             ),
@@ -231,10 +246,13 @@ class Container:
             readiness={"database": self.probe_database, "broker": self.probe_broker},
             availability=self.live_availability(),
             rooms=self.account_rooms(),
+            clock=self.clock,
         )
 
     def http_app(self) -> Flask:
-        expose_store_gauges(self.engine)  # /metrics: connections by status, dead letters
+        expose_store_gauges(
+            self.engine, self.clock
+        )  # /metrics: connections by status, dead letters
         return create_app(self.ingest_ports(), connections=BrowserConnect(self))
 
     def close(self) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -30,6 +30,7 @@ from adapters.calendar.stored import StoredTokens, StoredTokensError
 from adapters.sql.calendar_users import SqlCalendarUsers
 from adapters.sql.connections import ConnectionNotFound, ConnectionRecord, SqlConnections
 from domain.availability import Interval, WorkingHours, free_slots
+from domain.clock import Clock, system_clock
 from domain.model import Provider
 
 log = structlog.get_logger("calsync.reads")
@@ -89,7 +90,7 @@ class LiveAvailability:
         connections: SqlConnections,
         busy_times: Callable[[Provider], BusyTimes],
         credentials_for: CredentialsFor,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        now: Clock = system_clock,
     ) -> None:
         self._users = users
         self._connections = connections

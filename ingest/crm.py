@@ -7,8 +7,6 @@ consumer's inbox drops the copy, so the CRM can retry without fear.
 
 from __future__ import annotations
 
-import time
-
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from adapters.broker import topology
@@ -51,7 +49,7 @@ def _authentic_body() -> bytes:
     header = request.headers.get(SIGNATURE_HEADER)
     try:
         # Header and clock first: a stale or unsigned request is refused before its body is read.
-        parsed = signature.fresh_header(header, now=time.time())
+        parsed = signature.fresh_header(header, now=ports.clock().timestamp())
         raw = request.get_data(cache=True)
         signature.verify_body(parsed, raw, ports.crm_signing_secret)
     except signature.SignatureError as exc:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 from adapters.broker.publisher import Publisher
 from adapters.sql.appointments import AppointmentFilter, AppointmentRecord
 from adapters.sql.channels import ChannelRecord
+from domain.clock import Clock, system_clock
 
 if TYPE_CHECKING:
     from adapters.calendar.rooms import Room
@@ -68,3 +69,5 @@ class IngestPorts:
     #: None where nothing may reach the providers (those routes then answer 409).
     availability: AvailabilityLookup | None = None
     rooms: RoomLookup | None = None
+    #: The time for signature freshness and anything else ingest decides by the clock.
+    clock: Clock = system_clock

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -35,6 +35,7 @@ from adapters.sql.directory import SqlDirectory
 from adapters.sql.inbox import claim_message
 from adapters.sql.sync_store import apply_plans, load_context, lock_meetings
 from adapters.sql.upkeep import record_window, take_full_sync_request
+from domain.clock import Clock, system_clock
 from domain.eligibility import SyncWindow, sync_window
 from domain.emails import normalise_email
 from domain.model import Provider, ProviderEvent
@@ -103,7 +104,7 @@ class CalendarSyncer:
         directory: SqlDirectory,
         source_for: Callable[[str], CalendarSource],
         credentials_for: Callable[[ConnectionRecord, StoredTokens], Credentials],
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = system_clock,
         lease_ttl: timedelta = LEASE_TTL,
     ) -> None:
         self._engine = engine
@@ -170,8 +171,8 @@ class CalendarSyncer:
         run, resyncs, full = SyncRun(), 0, cursor is None
         # A run that reads from the start (not resuming a page) sees every change made
         # before it started; one resumed mid-way does not (its first pages were read earlier).
-        # Wall-clock time, like the ``received_at`` of the hints it is compared with.
-        started = datetime.now(UTC) if page_token is None else None
+        # The one clock, as the ``received_at`` of the hints it is compared with.
+        started = self._clock() if page_token is None else None
 
         def fetch(credentials: Credentials, page_token: str | None) -> ChangePage:
             return source.changes(credentials, cursor=cursor, page=page_token, window=window)
@@ -195,7 +196,7 @@ class CalendarSyncer:
                     with self._engine.begin() as conn:
                         reset_cursor(conn, record.id)
                     cursor, page_token, full = None, None, True
-                    started = datetime.now(UTC)
+                    started = self._clock()
                     continue
                 if page.tokens is not None:
                     credentials = credentials.with_tokens(page.tokens)
@@ -247,6 +248,7 @@ class CalendarSyncer:
                 raise LeaseLost(f"lease on connection {record.id} lost")
             lock_meetings(conn, record.account_id, page.events)
             links, stored = load_context(conn, record.account_id, record.id, page.events)
+            now = self._clock()
             plans = plan_page(
                 page.events,
                 resolutions=resolutions,
@@ -254,10 +256,12 @@ class CalendarSyncer:
                 window=window,
                 links=links,
                 stored=stored,
-                now=self._clock(),
+                now=now,
                 new_id=lambda: str(uuid.uuid4()),
             )
-            apply_plans(conn, record.account_id, record.id, plans, record.appointment_type_id)
+            apply_plans(
+                conn, record.account_id, record.id, plans, record.appointment_type_id, now=now
+            )
             if page.tokens is not None:  # the provider rotated tokens: keep them with the page
                 self._connections.save_credentials(
                     conn, record.id, StoredTokens.refreshed(page.tokens).dump()
@@ -268,10 +272,11 @@ class CalendarSyncer:
                 cursor=page.sync_cursor if last else None,
                 page_cursor=None if last else page.next_page,
                 finished_generation=generation if last else None,
+                now=now,
                 covered_until=started if last else None,
             )
             if last:
-                claim_message(conn, INBOX_CONSUMER, message_id)
+                claim_message(conn, INBOX_CONSUMER, message_id, now)
         for plan in plans:  # counted once the page is committed
             EVENTS_APPLIED.labels(record.provider, plan.kind.value).inc()
         return _count(run, plans)

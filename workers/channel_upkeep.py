@@ -13,7 +13,7 @@ import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import sqlalchemy as sa
 import structlog
@@ -28,6 +28,7 @@ from adapters.calendar.stored import StoredTokens
 from adapters.sql.channels import SqlChannels
 from adapters.sql.connections import ConnectionRecord, SqlConnections
 from adapters.sql.upkeep import SqlUpkeep
+from domain.clock import Clock, system_clock
 from domain.model import Provider
 
 log = structlog.get_logger(__name__)
@@ -67,7 +68,7 @@ class ChannelKeeper:
         credentials_for: Callable[[ConnectionRecord, StoredTokens], Credentials],
         publisher: Publisher,
         endpoints: ChannelEndpoints,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = system_clock,
     ) -> None:
         self._channels = channels
         self._connections = connections

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -42,6 +42,7 @@ from adapters.sql.coming_appointments import (
 )
 from adapters.sql.crm_store import CrmSide, OutboxMessage
 from adapters.sql.directory import colleague_domains
+from domain.clock import Clock, system_clock
 from domain.company import choose_company
 from domain.crm_save import (
     SaveRefused,
@@ -80,7 +81,7 @@ class CrmHandler:
         self,
         engine: sa.Engine,
         *,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = system_clock,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
     ) -> None:
         self._engine = engine
@@ -102,10 +103,10 @@ class CrmHandler:
             if kind not in _DIRECTORY_EVENTS and kind != "appointment.deleted":
                 raise Permanent(f"unknown CRM event type {kind!r}")
             with self._engine.begin() as conn:
-                if not claim_message(conn, CONSUMER, envelope.id):
+                now = self._clock()
+                if not claim_message(conn, CONSUMER, envelope.id, now):
                     log.info("CRM event seen before; ignored")
                     return
-                now = self._clock()
                 if kind == "appointment.deleted":
                     _appointment_deleted(conn, account_id, data, occurred_at, now)
                 else:
@@ -119,7 +120,7 @@ class CrmHandler:
         existing: CrmSide | None = None
         try:
             with self._engine.begin() as conn:
-                if not claim_message(conn, CONSUMER, envelope.id):
+                if not claim_message(conn, CONSUMER, envelope.id, self._clock()):
                     log.info("CRM event seen before; ignored")
                     return
                 existing = crm_store.find_crm_appointment(conn, account_id, data["id"])
@@ -214,7 +215,7 @@ class CrmHandler:
             existing=existing,
             sync_state=state,
         )
-        save_appointment(conn, record)
+        save_appointment(conn, record, now)
         crm_store.record_crm_side(
             conn,
             appointment_id=appointment_id,

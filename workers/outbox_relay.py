@@ -19,8 +19,8 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import timedelta
 
 import sqlalchemy as sa
 import structlog
@@ -29,6 +29,7 @@ from prometheus_client import Counter
 from adapters.broker.envelope import Envelope, EnvelopeError
 from adapters.broker.publisher import Publisher, PublishFailed
 from adapters.sql import outbox as outbox_store
+from domain.clock import Clock, system_clock
 
 log = structlog.get_logger("calsync.outbox")
 
@@ -63,7 +64,7 @@ class OutboxRelay:
         batch: int = BATCH,
         confirm_timeout: float = CONFIRM_TIMEOUT,
         backoff_seconds: Sequence[float] = BACKOFF_SECONDS,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = system_clock,
         owns_publisher: bool = False,
     ) -> None:
         self._engine = engine

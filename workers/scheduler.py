@@ -26,7 +26,7 @@ import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -35,6 +35,7 @@ from prometheus_client import Counter
 from adapters.sql.connections import SqlConnections
 from adapters.sql.jobs import SqlJobs
 from adapters.sql.upkeep import SqlUpkeep
+from domain.clock import Clock, system_clock
 from domain.eligibility import sync_window
 from workers.channel_upkeep import ChannelKeeper
 
@@ -78,7 +79,7 @@ class Scheduler:
         store: SqlJobs,
         jobs: Sequence[Job],
         *,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = system_clock,
         poll_seconds: float = 5.0,
         rng: random.Random | None = None,
     ) -> None:

@@ -24,7 +24,6 @@ overwrite a newer one's result. A refusal by the provider is recorded on the app
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 import sqlalchemy as sa
 import structlog
@@ -38,6 +37,7 @@ from adapters.calendar.writes import CalendarWriter, EventDraft, EventGone, Writ
 from adapters.sql import writeback_store as store
 from adapters.sql.connections import ConnectionRecord, SqlConnections
 from adapters.sql.locks import appointment_lock
+from domain.clock import Clock, system_clock
 from domain.model import Provider
 from domain.writeback import attendees_for_write, event_body
 from workers.base import MessageContext
@@ -78,7 +78,7 @@ class WritebackHandler:
         writer_for: Callable[[Provider], CalendarWriter],
         credentials_for: Callable[[ConnectionRecord, StoredTokens], Credentials],
         *,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock = system_clock,
     ) -> None:
         self._engine = engine
         self._connections = connections
@@ -156,7 +156,7 @@ class WritebackHandler:
         """Commit the write with the request's inbox record; False if another delivery of
         the request committed first."""
         with self._engine.begin() as conn:
-            if not claim_message(conn, CONSUMER, envelope.id):
+            if not claim_message(conn, CONSUMER, envelope.id, self._clock()):
                 return False
             if written.tokens is not None:
                 self._connections.save_credentials(
@@ -233,7 +233,7 @@ class WritebackHandler:
     ) -> None:
         """Claim the request as done, showing ``state`` on the appointment if given."""
         with self._engine.begin() as conn:
-            if not claim_message(conn, CONSUMER, envelope.id):
+            if not claim_message(conn, CONSUMER, envelope.id, self._clock()):
                 return
             if appointment_id is not None and state is not None:
                 store.set_state(conn, appointment_id, state, error, self._clock())

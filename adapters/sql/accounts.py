@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
 from adapters.sql.tables import accounts
+from domain.clock import Clock, system_clock
 
 #: Prefix that makes a leaked key recognisable by secret scanners.
 KEY_PREFIX = "csk_"
@@ -34,8 +34,9 @@ def new_key() -> str:
 class SqlAccounts:
     """Create accounts, rotate their keys, and resolve a presented key to its account."""
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, clock: Clock = system_clock) -> None:
         self._engine = engine
+        self._clock = clock
 
     def create(self, account_id: str, name: str = "") -> str:
         """Create the account and return its API key (the only time it is visible).
@@ -43,7 +44,7 @@ class SqlAccounts:
         Raises:
             AccountExists: the id is taken.
         """
-        key, now = new_key(), datetime.now(UTC)
+        key, now = new_key(), self._clock()
         with self._engine.begin() as conn:
             if conn.execute(sa.select(accounts.c.id).where(accounts.c.id == account_id)).first():
                 raise AccountExists(f"account {account_id!r} exists already")
@@ -65,7 +66,7 @@ class SqlAccounts:
         Raises:
             AccountNotFound: no such account.
         """
-        key, now = new_key(), datetime.now(UTC)
+        key, now = new_key(), self._clock()
         with self._engine.begin() as conn:
             result = conn.execute(
                 accounts.update()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,6 +16,7 @@ from adapters.sql.tables import (
     appointments,
     event_links,
 )
+from domain.clock import Clock, system_clock
 
 #: Most appointments one list request returns.
 MAX_PAGE = 1000
@@ -98,8 +99,9 @@ _ROW_COLUMNS = [c.name for c in appointments.columns if c.name not in {"created_
 class SqlAppointments:
     """Read appointments of one account; save an appointment's whole state."""
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, clock: Clock = system_clock) -> None:
         self._engine = engine
+        self._clock = clock
 
     def get(self, account_id: str, appointment_id: str) -> AppointmentRecord | None:
         """The appointment, or None when it does not exist *in this account*."""
@@ -121,12 +123,11 @@ class SqlAppointments:
 
     def save(self, record: AppointmentRecord) -> None:
         with self._engine.begin() as conn:
-            save_appointment(conn, record)
+            save_appointment(conn, record, self._clock())
 
 
-def save_appointment(conn: sa.Connection, record: AppointmentRecord) -> None:
-    """Insert or replace the appointment row with its participants and rooms."""
-    now = datetime.now(UTC)
+def save_appointment(conn: sa.Connection, record: AppointmentRecord, now: datetime) -> None:
+    """Insert or replace the appointment row with its participants and rooms, stamped ``now``."""
     values = {name: getattr(record, name) for name in _ROW_COLUMNS}
     updated = conn.execute(
         appointments.update().where(appointments.c.id == record.id).values(**values, updated_at=now)

@@ -10,11 +10,12 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 
 from adapters.sql.tables import calendar_connections, push_channels
+from domain.clock import Clock, system_clock
 
 #: What a channel id may look like: printable ASCII, no spaces, and short enough for the
 #: column. Anything else cannot be ours, so it is not worth a query (and a NUL byte or a
@@ -72,8 +73,9 @@ _CHANNELS = sa.select(
 class SqlChannels:
     """Find push channels by id (webhook receivers); register, update and stop them (connect)."""
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, clock: Clock = system_clock) -> None:
         self._engine = engine
+        self._clock = clock
 
     def find(self, channel_id: str) -> ChannelRecord | None:
         """Return the channel with this id and its connection, or None if there is none."""
@@ -126,7 +128,7 @@ class SqlChannels:
                     resource_id=resource_id,
                     secret_hash=hash_channel_secret(secret),
                     expires_at=expires_at,
-                    created_at=datetime.now(UTC),
+                    created_at=self._clock(),
                 )
             )
 
@@ -147,7 +149,7 @@ class SqlChannels:
             conn.execute(
                 push_channels.update()
                 .where(push_channels.c.id == channel_id, push_channels.c.stopped_at.is_(None))
-                .values(stopped_at=now or datetime.now(UTC))
+                .values(stopped_at=now or self._clock())
             )
 
     def active_for(self, connection_id: str) -> list[OpenChannel]:

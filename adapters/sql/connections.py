@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
 from adapters.crypto import TokenCipher
 from adapters.sql.tables import calendar_connections, users
+from domain.clock import Clock, system_clock
 
 _c = calendar_connections.c
 
@@ -50,9 +51,10 @@ class ConnectionRecord:
 class SqlConnections:
     """Calendar connections in SQL."""
 
-    def __init__(self, engine: sa.Engine, cipher: TokenCipher) -> None:
+    def __init__(self, engine: sa.Engine, cipher: TokenCipher, clock: Clock = system_clock) -> None:
         self._engine = engine
         self._cipher = cipher
+        self._clock = clock
 
     def connect(
         self,
@@ -69,7 +71,7 @@ class SqlConnections:
         A reconnect keeps the connection's id, cursor and links, so it never duplicates
         appointments (PEERS.md: reconnecting must not reset identity).
         """
-        now = now or datetime.now(UTC)
+        now = now or self._clock()
         values = {
             "credentials": self._cipher.encrypt(credentials),
             "status": "active",
@@ -129,7 +131,7 @@ class SqlConnections:
         conn.execute(
             calendar_connections.update()
             .where(_c.id == connection_id, _c.status != DISCONNECTED)
-            .values(credentials=self._cipher.encrypt(credentials), updated_at=datetime.now(UTC))
+            .values(credentials=self._cipher.encrypt(credentials), updated_at=self._clock())
         )
 
     def mark_needs_reconnect(self, connection_id: str, reason: str) -> None:
@@ -138,7 +140,7 @@ class SqlConnections:
             conn.execute(
                 calendar_connections.update()
                 .where(_c.id == connection_id, _c.status != DISCONNECTED)
-                .values(status="needs_reconnect", last_error=reason, updated_at=datetime.now(UTC))
+                .values(status="needs_reconnect", last_error=reason, updated_at=self._clock())
             )
 
     def disconnect(self, connection_id: str, now: datetime | None = None) -> bool:
@@ -155,7 +157,7 @@ class SqlConnections:
                     status=DISCONNECTED,
                     credentials=None,
                     last_error=None,
-                    updated_at=now or datetime.now(UTC),
+                    updated_at=now or self._clock(),
                 )
             ).rowcount
         return changed == 1
@@ -172,7 +174,7 @@ class SqlConnections:
 
     def acquire_lease(self, connection_id: str, owner: str, ttl: timedelta) -> int | None:
         """Take the connection's lease; returns the generation to sync, or None if taken."""
-        now = datetime.now(UTC)
+        now = self._clock()
         with self._engine.begin() as conn:
             taken = conn.execute(
                 calendar_connections.update()
@@ -201,7 +203,7 @@ class SqlConnections:
             conn.execute(
                 calendar_connections.update()
                 .where(_c.id == connection_id, _c.lease_owner == owner)
-                .values(lease_expires_at=datetime.now(UTC) + ttl)
+                .values(lease_expires_at=self._clock() + ttl)
             ).rowcount
             == 1
         )
@@ -238,7 +240,7 @@ class SqlConnections:
 
     def stalled(self, now: datetime | None = None) -> list[str]:
         """Connections with a requested sync that nobody holds (a holder crashed)."""
-        now = now or datetime.now(UTC)
+        now = now or self._clock()
         with self._engine.connect() as conn:
             return list(
                 conn.execute(
@@ -283,6 +285,7 @@ def record_sync_progress(
     cursor: str | None,
     page_cursor: str | None,
     finished_generation: int | None,
+    now: datetime,
     covered_until: datetime | None = None,
 ) -> None:
     """Store where the sync stands, in the same transaction as the page it applied.
@@ -290,13 +293,11 @@ def record_sync_progress(
     ``covered_until``: on a run's last page, when that run started reading from its cursor;
     hints received before then are covered by it.
     """
-    values: dict[str, object] = {"page_cursor": page_cursor, "updated_at": datetime.now(UTC)}
+    values: dict[str, object] = {"page_cursor": page_cursor, "updated_at": now}
     if cursor is not None:
         values["cursor"] = cursor
     if finished_generation is not None:
-        values.update(
-            sync_done=finished_generation, last_synced_at=datetime.now(UTC), last_error=None
-        )
+        values.update(sync_done=finished_generation, last_synced_at=now, last_error=None)
     if covered_until is not None:
         values["sync_covered_until"] = covered_until
     conn.execute(calendar_connections.update().where(_c.id == connection_id).values(**values))

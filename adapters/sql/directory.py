@@ -11,7 +11,7 @@ the new domains that are not users leave them (R4).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 import structlog
@@ -32,6 +32,7 @@ from adapters.sql.tables import (
     users,
 )
 from adapters.sql.upsert import CHUNK, chunks, upsert
+from domain.clock import Clock, system_clock
 from domain.emails import email_domain
 from domain.model import Directory
 
@@ -54,9 +55,7 @@ _DIRECTORY_TABLES = (
 class SqlDirectory:
     """Users, aliases, colleague domains, companies and contacts of every account."""
 
-    def __init__(
-        self, engine: sa.Engine, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-    ) -> None:
+    def __init__(self, engine: sa.Engine, *, clock: Clock = system_clock) -> None:
         self._engine = engine
         self._clock = clock
 

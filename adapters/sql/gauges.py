@@ -17,6 +17,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from adapters.sql.tables import calendar_connections, dead_letters
+from domain.clock import Clock, system_clock
 
 log = structlog.get_logger(__name__)
 
@@ -29,11 +30,12 @@ class StoreGauges(Collector):
 
     def __init__(self) -> None:
         self._engine: sa.Engine | None = None
+        self._clock: Clock = system_clock
         self.registered = False
 
-    def bind(self, engine: sa.Engine) -> None:
-        """Read from ``engine`` from now on (the last process-wide store wins)."""
-        self._engine = engine
+    def bind(self, engine: sa.Engine, clock: Clock = system_clock) -> None:
+        """Read from ``engine`` from now on, ages by ``clock`` (the last binding wins)."""
+        self._engine, self._clock = engine, clock
 
     def describe(self) -> Iterator[Metric]:
         return iter(())  # names are not known before a scrape reads them
@@ -68,7 +70,7 @@ class StoreGauges(Collector):
         except sa.exc.SQLAlchemyError as error:  # a scrape must not fail with the database
             log.warning("store gauges unavailable", error=str(error))
             return
-        now = datetime.now(UTC)
+        now = self._clock()
         for status, count in by_status:
             connections.add_metric([status], count)
         for queue, count, first in by_queue:
@@ -92,10 +94,10 @@ STORE_GAUGES = StoreGauges()
 _registration = threading.Lock()
 
 
-def expose_store_gauges(engine: sa.Engine) -> None:
+def expose_store_gauges(engine: sa.Engine, clock: Clock = system_clock) -> None:
     """Serve the store's gauges on this process's default registry (idempotent)."""
     with _registration:
-        STORE_GAUGES.bind(engine)
+        STORE_GAUGES.bind(engine, clock)
         if not STORE_GAUGES.registered:
             REGISTRY.register(STORE_GAUGES)
             STORE_GAUGES.registered = True

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 
@@ -14,8 +14,9 @@ from adapters.sql.upsert import dialect_insert
 MAX_KEY_LENGTH = 64
 
 
-def claim_message(connection: sa.Connection, consumer: str, message_id: str) -> bool:
-    """Record ``message_id`` as processed by ``consumer`` in the caller's transaction.
+def claim_message(connection: sa.Connection, consumer: str, message_id: str, now: datetime) -> bool:
+    """Record ``message_id`` as processed by ``consumer`` at ``now``, in the caller's
+    transaction.
 
     Returns:
         True the first time; False when the row already exists (a redelivery or duplicate),
@@ -27,7 +28,7 @@ def claim_message(connection: sa.Connection, consumer: str, message_id: str) -> 
         .values(
             consumer=_key(consumer),
             message_id=_key(message_id),
-            processed_at=datetime.now(UTC),
+            processed_at=now,
         )
         .on_conflict_do_nothing(index_elements=[inbox.c.consumer, inbox.c.message_id])
         # RETURNING, not rowcount: psycopg's INSERT rowcount reaches SQLAlchemy as -1.

@@ -19,12 +19,13 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
 from adapters.crypto import TokenCipher
 from adapters.sql.tables import oauth_attempts
+from domain.clock import Clock, system_clock
 
 _a = oauth_attempts.c
 
@@ -67,9 +68,10 @@ def secret_hash(value: str) -> str:
 class SqlOAuthAttempts:
     """Connect attempts; flows encrypted with the token cipher."""
 
-    def __init__(self, engine: sa.Engine, cipher: TokenCipher) -> None:
+    def __init__(self, engine: sa.Engine, cipher: TokenCipher, clock: Clock = system_clock) -> None:
         self._engine = engine
         self._cipher = cipher
+        self._clock = clock
 
     def issue(
         self,
@@ -86,7 +88,7 @@ class SqlOAuthAttempts:
 
         Long-expired attempts are deleted on the way.
         """
-        now = now or datetime.now(UTC)
+        now = now or self._clock()
         expires_at = now + ttl
         with self._engine.begin() as conn:
             conn.execute(oauth_attempts.delete().where(_a.expires_at < now - KEEP_EXPIRED))
@@ -113,7 +115,7 @@ class SqlOAuthAttempts:
         attempt = self._one(_a.ticket_hash == secret_hash(ticket), provider)
         if attempt.started_at is not None:
             raise AttemptRefused("used")
-        if attempt.expires_at <= (now or datetime.now(UTC)):
+        if attempt.expires_at <= (now or self._clock()):
             raise AttemptRefused("expired")
         return attempt
 
@@ -132,7 +134,7 @@ class SqlOAuthAttempts:
         Raises:
             AttemptRefused: ``used`` when another request spent it first, ``expired``.
         """
-        now = now or datetime.now(UTC)
+        now = now or self._clock()
         with self._engine.begin() as conn:
             changed = conn.execute(
                 oauth_attempts.update()
@@ -157,7 +159,7 @@ class SqlOAuthAttempts:
         attempt = self._one(_a.state_hash == secret_hash(state), provider)
         if attempt.finished_at is not None:
             raise AttemptRefused("used")
-        if attempt.expires_at <= (now or datetime.now(UTC)):
+        if attempt.expires_at <= (now or self._clock()):
             raise AttemptRefused("expired")
         return attempt
 
@@ -167,7 +169,7 @@ class SqlOAuthAttempts:
         Raises:
             AttemptRefused: ``used`` when another request spent it first, ``expired``.
         """
-        now = now or datetime.now(UTC)
+        now = now or self._clock()
         with self._engine.begin() as conn:
             stored = conn.execute(sa.select(_a.flow).where(_a.id == attempt_id)).scalar()
             changed = conn.execute(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -111,9 +111,10 @@ def apply_plans(
     connection_id: str,
     plans: Sequence[EventPlan],
     appointment_type_id: str | None,
+    *,
+    now: datetime,
 ) -> None:
-    """Write every plan of a page (in the caller's transaction)."""
-    now = datetime.now(UTC)
+    """Write every plan of a page (in the caller's transaction), stamped ``now``."""
     with_content = [p for p in plans if p.content is not None and p.appointment_id]
     if with_content:
         _upsert_appointments(conn, account_id, with_content, appointment_type_id, now)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 
 from adapters.sql.tables import calendar_connections, push_channels, users
+from domain.clock import Clock, system_clock
 
 _c = calendar_connections.c
 _p = push_channels.c
@@ -38,8 +39,9 @@ class ConnectionWindow:
 class SqlUpkeep:
     """Read-mostly queries for periodic upkeep, and the few writes that go with them."""
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, clock: Clock = system_clock) -> None:
         self._engine = engine
+        self._clock = clock
 
     def expiring_channels(self, before: datetime) -> list[ExpiringChannel]:
         """Live channels of active connections that expire before ``before``, soonest first."""
@@ -134,7 +136,7 @@ class SqlUpkeep:
             conn.execute(
                 calendar_connections.update()
                 .where(_c.id == connection_id)
-                .values(full_sync_requested=True, updated_at=datetime.now(UTC))
+                .values(full_sync_requested=True, updated_at=self._clock())
             )
 
 

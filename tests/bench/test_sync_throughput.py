@@ -31,6 +31,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from domain.clock import system_clock
 from tests.bench.conftest import report
 from tests.bench.sync_harness import (
     ACCOUNT,
@@ -96,7 +97,7 @@ def write_pages(engine: sa.Engine, connection_id: str, pages: list[list]) -> flo
         started = time.perf_counter()
         for plans in pages:
             with engine.begin() as conn:
-                apply_plans(conn, ACCOUNT, connection_id, plans, None)
+                apply_plans(conn, ACCOUNT, connection_id, plans, None, now=system_clock())
         return time.perf_counter() - started
     finally:
         gc.unfreeze()

@@ -31,6 +31,7 @@ from adapters.broker.topology import WorkQueue
 from adapters.sql import dead_letters
 from adapters.sql.dead_letters import Filters
 from adapters.sql.tables import dead_letter_audit, inbox
+from domain.clock import system_clock
 from infra import db
 from infra.dlq import service
 from tests.conftest import empty_store, queue_depth
@@ -83,7 +84,7 @@ class InboxWriter:
         if error is not None:
             raise error
         with self.engine.begin() as conn:
-            if claim_message(conn, self.consumer, envelope.id):
+            if claim_message(conn, self.consumer, envelope.id, system_clock()):
                 conn.execute(
                     effects.insert().values(
                         consumer=self.consumer, message_id=envelope.id, n=envelope.payload["n"]

@@ -31,6 +31,7 @@ from adapters.broker.envelope import Envelope
 from adapters.broker.kombu_publisher import KombuPublisher
 from adapters.broker.topology import WorkQueue
 from adapters.sql.tables import dead_letters
+from domain.clock import system_clock
 from tests.conftest import queue_depth
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.worker_process import CRASH_STATUS
@@ -397,7 +398,7 @@ def test_a_duplicate_message_id_has_its_effect_once(broker_url, work_queue, stor
 
     def effect(envelope: Envelope) -> None:
         with store.begin() as conn:
-            if claim_message(conn, "test-consumer", envelope.id):
+            if claim_message(conn, "test-consumer", envelope.id, system_clock()):
                 conn.execute(effects.insert().values(message_id=envelope.id))
 
     handler = ScriptedHandler(effect=effect)
@@ -419,14 +420,14 @@ def test_a_duplicate_message_id_has_its_effect_once(broker_url, work_queue, stor
 def test_a_rolled_back_claim_does_not_count(store) -> None:
     with store.connect() as conn:
         with conn.begin() as transaction:
-            assert claim_message(conn, "test-consumer", "m-1")
+            assert claim_message(conn, "test-consumer", "m-1", system_clock())
             transaction.rollback()
         with conn.begin():
-            assert claim_message(conn, "test-consumer", "m-1")
-            assert not claim_message(conn, "test-consumer", "m-1")
+            assert claim_message(conn, "test-consumer", "m-1", system_clock())
+            assert not claim_message(conn, "test-consumer", "m-1", system_clock())
         with conn.begin():  # ids longer than the column are kept as their hash
-            assert claim_message(conn, "test-consumer", "x" * 255)
-            assert not claim_message(conn, "test-consumer", "x" * 255)
+            assert claim_message(conn, "test-consumer", "x" * 255, system_clock())
+            assert not claim_message(conn, "test-consumer", "x" * 255, system_clock())
 
 
 class FlakyRepublisher:
