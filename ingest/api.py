@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import re
+from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
@@ -26,6 +27,9 @@ MIN_SLOT_MINUTES, MAX_SLOT_MINUTES = 5, 1440
 MAX_AVAILABILITY_DAYS = 31
 #: Years an availability period may lie in.
 MIN_LIVE_YEAR, MAX_LIVE_YEAR = 1970, 2999
+#: A whole-number parameter: ASCII digits only (``str.isdigit`` also takes "²" and "٣",
+#: which ``int`` refuses or reads), and few enough of them that no bound needs more.
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,12}")
 
 
 @bp.get("/appointments")
@@ -151,6 +155,13 @@ def _instant(name: str) -> datetime | None:
         ) from None
     if value.tzinfo is None:
         raise ApiError(400, "invalid_parameter", f"'{name}' needs a UTC offset, got {raw!r}")
+    try:
+        # The store compares in UTC; year 1 or 9999 with an offset has no UTC instant.
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ApiError(
+            400, "invalid_parameter", f"'{name}' lies beyond the years 1 to 9999 in UTC"
+        ) from None
     return value
 
 
@@ -158,7 +169,7 @@ def _bounded_int(name: str, default: int, low: int, high: int) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not _WHOLE_NUMBER.fullmatch(raw) or not low <= int(raw) <= high:
         raise ApiError(
             400,
             "invalid_parameter",
