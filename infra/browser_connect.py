@@ -9,9 +9,9 @@ that user only (like a password-reset link).
 ``start`` spends the ticket and makes the OAuth ``state`` (random, stored as a hash) and the
 provider flow with its PKCE verifier (S256; stored encrypted with the token key), both
 valid ``ATTEMPT_TTL``, plus a browser-binding cookie (stored as a hash). ``finish`` checks
-state and cookie, spends the state, exchanges the code (google-auth-oauthlib or MSAL), checks
-that the person who signed in is the user (by their addresses, when the provider names
-them), and then connects exactly as ``calsync connect`` does (``infra.connect``).
+state and cookie, spends the state, exchanges the code (google-auth-oauthlib or MSAL), and
+then connects exactly as ``calsync connect`` does (``infra.connect``), which checks with the
+provider that the calendar is the user's (R37; ``wrong_account``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from adapters.oauth_google import GoogleOAuth
 from adapters.oauth_microsoft import MicrosoftOAuth
 from adapters.sql.connection_status import CalendarUser, ConnectionStatus, SqlConnectionStatus
 from adapters.sql.oauth_attempts import AttemptRefused, SqlOAuthAttempts, secret_hash
-from domain.emails import normalise_email
 from domain.model import Provider
 from infra.connect import (
     ConnectError,
@@ -79,7 +78,7 @@ class BrowserConnect:
         clients: Mapping[Provider, OAuthClient] | None = None,
     ) -> None:
         self._container = container
-        self._attempts = SqlOAuthAttempts(container.engine, container.cipher)
+        self._attempts = SqlOAuthAttempts(container.engine, container.cipher, container.clock)
         self._store = SqlConnectionStatus(container.engine)
         self._clients: Mapping[Provider, OAuthClient] = clients or {
             Provider.GOOGLE: GoogleOAuth(),
@@ -175,13 +174,8 @@ class BrowserConnect:
             raise ConnectionFailure(*_STATE_FAILURES[refused.reason]) from None
         app = self._app(kind)
         grant: Grant = _oauth(lambda: self._clients[kind].exchange(app, flow, response))
-        user = self._user(attempt.account_id, attempt.user_id)
-        if grant.account_email and not _is_one_of(grant.account_email, user.addresses):
-            raise ConnectionFailure(
-                "wrong_account",
-                f"the {kind.value} account that signed in is not one of user "
-                f"{user.user_id!r}'s addresses; sign in with {user.email} and try again",
-            )
+        # Whose calendar this is, connect_calendar asks the provider (R37, wrong_account):
+        # the same check as the command line's, not the ID token's word for it.
         container = self._container
         try:
             result = connect_calendar(
@@ -270,12 +264,6 @@ def _oauth(step: Callable[[], T]) -> T:
         raise ConnectionFailure(
             "invalid_state", "this sign-in cannot be finished; start again"
         ) from None
-
-
-def _is_one_of(address: str, addresses: frozenset[str]) -> bool:
-    """Whether the signed-in address is one of the user's (R1 normalisation on both sides)."""
-    signed_in = normalise_email(address) or address.lower()
-    return any((normalise_email(a) or a) == signed_in for a in addresses)
 
 
 def _connect_code(code: str) -> str:

@@ -5,6 +5,8 @@ The steps, each failing with a ``ConnectError`` that says what to fix:
 1. the provider's OAuth client is configured (``CALSYNC_*_CLIENT_ID`` / ``_SECRET``);
 2. the account and the user exist;
 3. the refresh token works: it is refreshed once (Microsoft rotates it; the new one is kept);
+   and the calendar it opens is the user's: the provider's owner of it is the user's
+   username or one of their aliases (R37; ``wrong_account`` otherwise, nothing attached);
 4. the connection is stored, its tokens encrypted (a reconnect keeps the connection);
 5. the connection's old push channels are stopped (best effort), and a new one is opened:
    Google: registered in SQL first, because Google's ``sync`` message may arrive before
@@ -22,7 +24,8 @@ stopped, grant forgotten, appointments kept.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -42,8 +45,11 @@ from adapters.calendar.errors import (
 from adapters.calendar.push import PushChannels, push_channels_for
 from adapters.calendar.source import Credentials
 from adapters.calendar.stored import StoredTokens, StoredTokensError
+from adapters.oauth_owner import calendar_owner_addresses
+from adapters.sql.connection_status import CalendarUser, SqlConnectionStatus
 from adapters.sql.connections import ConnectionRecord
-from adapters.sql.tables import accounts, users
+from adapters.sql.tables import accounts
+from domain.emails import normalise_email
 from domain.model import Provider
 from infra.credentials import credentials_for
 from infra.settings import Settings
@@ -145,16 +151,14 @@ def connect_calendar(
         raise ConnectError(
             f"cannot connect {kind.value}: {' and '.join(missing)} not set", "not_configured"
         )
-    email = _user_email(container.engine, account_id, user_id)
+    user = _calendar_user(container.engine, account_id, user_id)
     channels = push_channels or push_channels_for(kind)
     try:
         return _connect(
             container,
             channels,
             provider=kind,
-            account_id=account_id,
-            user_id=user_id,
-            email=email,
+            user=user,
             refresh_token=refresh_token,
             appointment_type_id=appointment_type_id,
         )
@@ -168,16 +172,16 @@ def _connect(
     channels: PushChannels,
     *,
     provider: Provider,
-    account_id: str,
-    user_id: str,
-    email: str,
+    user: CalendarUser,
     refresh_token: str,
     appointment_type_id: str | None,
 ) -> ConnectResult:
     settings = container.settings
+    account_id, user_id, email = user.account_id, user.user_id, user.email
     credentials = credentials_for(settings, provider, email, StoredTokens(refresh_token))
     tokens = _verify(channels, credentials, provider)
     credentials = credentials_for(settings, provider, email, tokens)
+    _refuse_another_persons_calendar(credentials, user)
     previous = container.connections.for_user(account_id, user_id)
     old_credentials = _stored_credentials(container, previous, email) if previous else None
     record = container.connections.connect(
@@ -220,39 +224,72 @@ def _provider(value: Provider | str) -> Provider:
         ) from None
 
 
-def _user_email(engine: sa.Engine, account_id: str, user_id: str) -> str:
+def _calendar_user(engine: sa.Engine, account_id: str, user_id: str) -> CalendarUser:
     with engine.connect() as conn:
         account = conn.execute(sa.select(accounts.c.id).where(accounts.c.id == account_id))
         if account.first() is None:
             raise ConnectError(f"account {account_id!r} does not exist", "unknown_account")
-        email = conn.execute(
-            sa.select(users.c.email).where(users.c.account_id == account_id, users.c.id == user_id)
-        ).scalar()
-    if email is None:
+    user = SqlConnectionStatus(engine).user(account_id, user_id)
+    if user is None:
         raise ConnectError(
             f"user {user_id!r} does not exist in account {account_id!r} "
             "(load the directory first: calsync directory load)",
             "unknown_user",
         )
-    return str(email)
+    return user
+
+
+def _refuse_another_persons_calendar(credentials: Credentials, user: CalendarUser) -> None:
+    """R37: the provider must say the calendar is the user's, by username or alias.
+
+    A refresh token names nobody, so without this anybody's token would attach their
+    calendar (and its meetings) to whichever user the command line or link named.
+    """
+    name = credentials.provider.value
+    with _provider_failures(name, "calendar API", "the calendar owner lookup"):
+        owners = calendar_owner_addresses(credentials)
+    if not owners:
+        raise ConnectError(
+            f"{name} did not say whose calendar this grant opens; nothing was connected",
+            "wrong_account",
+        )
+    if not is_one_of(owners, user.addresses):
+        raise ConnectError(
+            f"the {name} calendar of this grant belongs to {min(owners)}, not to user "
+            f"{user.user_id!r} ({user.email} or one of its aliases); connect with "
+            f"{user.email}'s own {name} account",
+            "wrong_account",
+        )
+
+
+def is_one_of(owners: frozenset[str], addresses: frozenset[str]) -> bool:
+    """Whether any of the owner's addresses is one of the user's (R1 on both sides)."""
+    ours = {normalise_email(a) or a.lower() for a in addresses}
+    return any((normalise_email(owner) or owner.lower()) in ours for owner in owners)
 
 
 def _verify(channels: PushChannels, credentials: Credentials, provider: Provider) -> StoredTokens:
     """Refresh once; every failure becomes a ``ConnectError`` saying what to do."""
-    name = provider.value
-    try:
+    with _provider_failures(provider.value, "token endpoint", "the token refresh"):
         return StoredTokens.refreshed(channels.verify(credentials))
+
+
+@contextmanager
+def _provider_failures(name: str, endpoint: str, step: str) -> Iterator[None]:
+    """A provider's refusal or absence as a ``ConnectError`` saying what to do."""
+    try:
+        yield
     except AuthorizationRevoked as error:
         raise ConnectError(
             f"the refresh token was refused by {name} ({error}); get a new one", "grant_refused"
         ) from None
     except ProviderUnavailable as error:
         raise ConnectError(
-            f"{name} token endpoint unavailable ({error}); try again", "provider_unavailable"
+            f"{name} {endpoint} unavailable ({error}); try again", "provider_unavailable"
         ) from None
     except ProviderRejected as error:
         raise ConnectError(
-            f"{name} refused the token refresh ({error}); check the OAuth client settings",
+            f"{name} refused {step} ({error}); check the OAuth client settings",
             "provider_rejected",
         ) from None
 

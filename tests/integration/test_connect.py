@@ -11,12 +11,21 @@ import pytest
 
 from adapters.broker.envelope import Envelope, MessageType
 from adapters.calendar.stored import StoredTokens
+from adapters.directory_file import parse_directory
 from adapters.sql.channels import hash_channel_secret
 from domain.model import Provider
 from infra.connect import ConnectError, connect_calendar
 from infra.sandbox.client import SandboxAdminClient
 from infra.sandbox.server import SandboxServer
-from tests.support.live_world import ACCOUNT, CLIENT, Json, World, live_world
+from tests.support.broker import drain
+from tests.support.live_world import (
+    ACCOUNT,
+    CLIENT,
+    Json,
+    World,
+    live_world,
+    two_user_directory,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -228,3 +237,43 @@ def test_a_revoked_refresh_token_is_refused_and_nothing_is_stored(
     assert world.container.connections.for_user(ACCOUNT, "ann") is None
     assert world.channel_rows() == []
     assert admin.subscriptions() == []
+
+
+@pytest.mark.parametrize("provider", [Provider.GOOGLE, Provider.MICROSOFT], ids=["google", "graph"])
+def test_another_persons_refresh_token_is_refused_and_nothing_is_attached(
+    world: World, provider: Provider
+) -> None:
+    # Given bea's refresh token, and ann as the user named (R37)
+    admin = world.admins[provider]
+    admin.create_user("ann@example.com")
+    bea = admin.create_user("bea@example.com")
+
+    with pytest.raises(ConnectError) as refused:
+        world.connect(provider, "ann", bea["refresh_token"])
+
+    # Then the refusal names whose calendar it is and whose it should have been
+    assert refused.value.code == "wrong_account"
+    assert "bea@example.com" in str(refused.value)
+    assert "ann@example.com" in str(refused.value)
+    # And nothing is attached: no connection, no channel here or at the provider, no sync
+    assert world.container.connections.for_user(ACCOUNT, "ann") is None
+    assert world.channel_rows() == []
+    assert admin.subscriptions() == []
+    assert drain(world.broker_url, "sync", wait=0.5) == []
+
+
+@pytest.mark.parametrize("provider", [Provider.GOOGLE, Provider.MICROSOFT], ids=["google", "graph"])
+def test_a_calendar_under_one_of_the_users_aliases_is_attached(
+    world: World, provider: Provider
+) -> None:
+    # Given ann also goes by ann.k@example.se, and her calendar lives under that address
+    directory = two_user_directory()
+    directory["accounts"][0]["users"][0]["aliases"] = ["Ann.K@Example.se"]
+    world.container.directory.load(parse_directory(directory))
+    calendar = world.admins[provider].create_user("ann.k@example.se")
+
+    result = world.connect(provider, "ann", calendar["refresh_token"])
+
+    record = world.container.connections.for_user(ACCOUNT, "ann")
+    assert record is not None
+    assert record.id == result.connection_id
