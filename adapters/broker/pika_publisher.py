@@ -4,7 +4,8 @@ A synchronous confirm per request costs a broker round trip plus an fsync each (
 §6.2). Here one I/O thread owns a ``SelectConnection``; request threads hand it messages and
 wait on a future that the broker's (often batched, ``multiple``) ack resolves, so concurrent
 requests share confirm round trips. While the broker is unreachable, ``publish`` fails at once
-and the I/O thread reconnects with backoff in the background.
+and the I/O thread reconnects with backoff in the background (``adapters.broker.backoff``: at
+least every second while publishes keep failing for want of a connection).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pika.channel import Channel
 from pika.spec import Basic, BasicProperties
 
 from adapters.broker import topology
+from adapters.broker.backoff import ReconnectBackoff
 from adapters.broker.envelope import Envelope
 from adapters.broker.publisher import PublishFailed
 
@@ -31,14 +33,18 @@ log = structlog.get_logger("calsync.publisher")
 #: Seconds a publish waits for its confirm unless told otherwise; well under Google's and
 #: Graph's patience, so a slow broker becomes a 503 they retry, not a timeout they count.
 DEFAULT_CONFIRM_TIMEOUT = 2.0
-#: Reconnect delays after a lost or refused connection, seconds; the last one repeats.
-RECONNECT_DELAYS = (0.1, 0.5, 1.0, 2.0, 5.0)
 
 
 class PikaConfirmingPublisher:
     """Publisher (see ``adapters.broker.publisher``) for RabbitMQ with publisher confirms."""
 
-    def __init__(self, url: str, *, confirm_timeout: float = DEFAULT_CONFIRM_TIMEOUT) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        confirm_timeout: float = DEFAULT_CONFIRM_TIMEOUT,
+        backoff: ReconnectBackoff | None = None,
+    ) -> None:
         self._parameters = pika.URLParameters(url)
         self._parameters.connection_attempts = 1
         self._parameters.socket_timeout = 2
@@ -50,7 +56,7 @@ class PikaConfirmingPublisher:
         self._pending: dict[int, Future[None]] = {}
         self._returned: set[int] = set()
         self._tags = itertools.count(1)
-        self._failures = 0
+        self._backoff = backoff or ReconnectBackoff()
         self._closing = False
         self._thread: threading.Thread | None = None
         self._first_attempt = threading.Event()
@@ -69,6 +75,7 @@ class PikaConfirmingPublisher:
         with self._lock:
             connection, ready = self._connection, self._channel is not None
         if connection is None or not ready:
+            self._backoff.want()
             raise PublishFailed("broker unavailable")
         try:
             connection.ioloop.add_callback_threadsafe(
@@ -83,6 +90,7 @@ class PikaConfirmingPublisher:
 
     def close(self) -> None:
         self._closing = True
+        self._backoff.stop()
         with self._lock:
             connection = self._connection
         if connection is not None:
@@ -103,6 +111,7 @@ class PikaConfirmingPublisher:
 
     def _run(self) -> None:
         while not self._closing:
+            self._backoff.attempt_starts()
             connection = SelectConnection(
                 self._parameters,
                 on_open_callback=self._on_connection_open,
@@ -117,15 +126,13 @@ class PikaConfirmingPublisher:
             self._fail_pending("connection to the broker lost")
             self._first_attempt.set()
             if not self._closing:
-                delay = RECONNECT_DELAYS[min(self._failures, len(RECONNECT_DELAYS) - 1)]
-                self._failures += 1
-                threading.Event().wait(delay)
+                self._backoff.pause()
 
     def _on_connection_open(self, connection: SelectConnection) -> None:
         connection.channel(on_open_callback=self._on_channel_open)
 
     def _on_connection_error(self, connection: SelectConnection, error: Exception) -> None:
-        if self._failures == 0:
+        if self._backoff.failures == 0:
             log.warning("broker unreachable", error=str(error))
         connection.ioloop.stop()
 
@@ -143,9 +150,9 @@ class PikaConfirmingPublisher:
         with self._lock:
             self._channel = channel
         self._tags = itertools.count(1)  # delivery tags restart on every channel
-        if self._failures:
-            log.info("broker connection restored", after_failures=self._failures)
-        self._failures = 0
+        if self._backoff.failures:
+            log.info("broker connection restored", after_failures=self._backoff.failures)
+        self._backoff.connected()
         self._first_attempt.set()
 
     def _on_channel_closed(self, channel: Channel, reason: Exception) -> None:

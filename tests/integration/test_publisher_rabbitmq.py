@@ -9,6 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from adapters.broker.backoff import ReconnectBackoff
 from adapters.broker.envelope import Envelope
 from adapters.broker.pika_publisher import PikaConfirmingPublisher
 from adapters.broker.publisher import PublishFailed
@@ -63,6 +64,32 @@ def test_unreachable_broker_fails_fast() -> None:
     finally:
         publisher.close()
     assert time.monotonic() - started < 2.5
+
+
+class CountingBackoff(ReconnectBackoff):
+    def __init__(self) -> None:
+        super().__init__()
+        self.wants = 0
+
+    def want(self) -> None:
+        self.wants += 1
+        super().want()
+
+
+def test_a_publish_failing_for_want_of_a_connection_hurries_the_reconnect() -> None:
+    backoff = CountingBackoff()
+    publisher = PikaConfirmingPublisher(
+        "amqp://guest:guest@127.0.0.1:9/", confirm_timeout=2, backoff=backoff
+    )
+    try:
+        for _ in range(2):
+            with pytest.raises(PublishFailed, match="unavailable"):
+                publisher.publish(hint(), "sync")
+    finally:
+        publisher.close()
+    # Each failed publish tells the I/O thread to try again within a second (see
+    # tests/unit/test_reconnect_backoff.py for the schedule this gives).
+    assert backoff.wants == 2
 
 
 def test_concurrent_publishes_are_all_confirmed_and_all_queued(publisher, broker_url) -> None:
