@@ -21,7 +21,7 @@ from infra.db import current_revision, upgrade
 from infra.demo import run_demo
 from infra.dlq import dlq
 from infra.log import configure_logging, redact_text
-from infra.server import run_single_machine, serve_with_gunicorn
+from infra.server import ListenFailed, run_single_machine, serve_with_gunicorn
 from infra.settings import Settings, SettingsError
 from workers.runner import run_workers
 
@@ -200,7 +200,10 @@ def scheduler(container: Container) -> None:
 @click.pass_obj
 def run(container: Container) -> None:
     """Everything on one machine: the HTTP service and the pipeline's workers."""
-    run_single_machine(container)
+    try:
+        run_single_machine(container)
+    except ListenFailed as exc:
+        raise CommandFailed(str(exc)) from None
 
 
 @cli.command()

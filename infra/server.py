@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import runpy
 import signal
+import socket
 import threading
 from pathlib import Path
 from typing import Any
@@ -46,13 +47,22 @@ def serve_with_gunicorn(container: Container) -> None:
     _Gunicorn(container).run()
 
 
+class ListenFailed(Exception):
+    """The HTTP service cannot listen where ``CALSYNC_LISTEN`` says (the message says why)."""
+
+
 def run_single_machine(container: Container) -> None:
     """HTTP service, every worker and the scheduler in one process, until SIGINT or SIGTERM."""
     settings = container.settings
     container.declare_broker()
-    server = make_server(
-        settings.listen_host, settings.listen_port, container.http_app(), threaded=True
-    )
+    with _listening_socket(settings.listen_host, settings.listen_port) as listening:
+        server = make_server(
+            settings.listen_host,
+            settings.listen_port,
+            container.http_app(),
+            threaded=True,
+            fd=listening.fileno(),  # Werkzeug takes a copy of it
+        )
     stop = threading.Event()
 
     workers = threading.Thread(
@@ -79,6 +89,23 @@ def run_single_machine(container: Container) -> None:
     )
     server.serve_forever()
     workers.join(timeout=30)  # in-flight messages finish (run_workers' grace period)
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """Bound here, not by Werkzeug: on a taken port it prints its own lines and exits."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listening = socket.socket(family, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind((host, port))
+        listening.listen(socket.SOMAXCONN)
+    except OSError as error:
+        listening.close()
+        raise ListenFailed(
+            f"cannot listen on {host}:{port}: {error.strerror or error}; "
+            "stop what uses it or set CALSYNC_LISTEN to another host:port"
+        ) from None
+    return listening
 
 
 def _safe_url(url: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 from pathlib import Path
 
@@ -119,3 +120,22 @@ def test_connect_without_the_oauth_app_says_which_variables_are_missing(calsync)
         "CALSYNC_GOOGLE_CLIENT_ID and CALSYNC_GOOGLE_CLIENT_SECRET not set"
     )
     assert "secret-refresh-token" not in result.stderr
+
+
+def test_run_on_a_taken_port_is_one_line_error_exit_1(calsync) -> None:
+    calsync("db", "upgrade")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        calsync.env["CALSYNC_LISTEN"] = f"127.0.0.1:{port}"
+
+        result = calsync("run", timeout=60)
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines()[-1] == (
+        f"calsync: error: cannot listen on 127.0.0.1:{port}: Address already in use; "
+        "stop what uses it or set CALSYNC_LISTEN to another host:port"
+    )
+    assert "is in use by another program" not in result.stderr  # not Werkzeug's own lines
