@@ -22,7 +22,7 @@ import uuid
 import warnings
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +37,14 @@ from infra.sandbox.server import SandboxServer
 from tests.bench.conftest import report
 from tests.bench.sync_harness import database_url_of
 from tests.conftest import empty_store
+from tests.support.dates import days_ahead
 from tests.support.pipeline import Pipeline
 from workers.runner import run_workers
 
 SAVES = int(os.environ.get("BENCH_WRITEBACK_SAVES", "300"))
 VIDEO_SAVES = 20
-START = datetime(2026, 12, 7, 8, tzinfo=UTC)
+#: Days ahead, so R14 never finds the appointments past.
+START = days_ahead(3, hour=8)
 TIMEOUT = 600.0
 
 

@@ -7,7 +7,6 @@ google-api-python-client and msgraph-sdk; what it checks is what the read API an
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +16,8 @@ import sqlalchemy as sa
 from domain.model import Provider
 from infra.sandbox.server import SandboxServer
 from tests.conftest import empty_store
-from tests.support.pipeline import Pipeline
+from tests.support.pipeline import MEETING_START, Pipeline
 
-MEETING_START = datetime(2026, 12, 2, 9, tzinfo=UTC).isoformat()
 #: The provider call that lists a calendar's changes (a regex of its path).
 LIST_CHANGES = {Provider.GOOGLE: "/calendars/primary/events$", Provider.MICROSOFT: "/delta"}
 
@@ -72,7 +70,7 @@ def test_scenario_1_from_notification_to_the_read_api(pipeline: Pipeline) -> Non
         "boss@kund.se": "external",
     }
     assert appointment["links"][0]["provider"] == pipeline.provider.value
-    assert appointment["start"] == MEETING_START
+    assert appointment["start"] == MEETING_START.isoformat()
 
 
 def test_scenario_2_karl_books_johanna_at_gbg_who_is_external(pipeline: Pipeline) -> None:
@@ -100,7 +98,7 @@ def test_scenario_2_karl_books_johanna_at_gbg_who_is_external(pipeline: Pipeline
     assert [(link["provider"], link["user_id"]) for link in appointment["links"]] == [
         (pipeline.provider.value, "karl")
     ]
-    assert appointment["start"] == MEETING_START
+    assert appointment["start"] == MEETING_START.isoformat()
 
 
 def test_scenario_3_lucas_at_gbg_makes_johanna_a_colleague_so_nothing_syncs(

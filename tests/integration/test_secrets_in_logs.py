@@ -28,6 +28,7 @@ from infra.log import configure_logging
 from infra.sandbox.client import SandboxAdminClient
 from infra.sandbox.server import SandboxServer
 from ingest.signature import sign
+from tests.support.dates import days_ahead, naive_utc, rfc3339
 from tests.support.live_world import ACCOUNT, CLIENT, World, live_world
 from workers.runner import run_workers
 
@@ -54,17 +55,18 @@ def world(
 
 
 def _event(provider: Provider) -> dict[str, object]:
+    start, end = days_ahead(2, hour=9), days_ahead(2, hour=10)
     if provider is Provider.GOOGLE:
         return {
             "summary": "Secret-free meeting",
-            "start": {"dateTime": "2026-12-02T09:00:00Z"},
-            "end": {"dateTime": "2026-12-02T10:00:00Z"},
+            "start": {"dateTime": rfc3339(start)},
+            "end": {"dateTime": rfc3339(end)},
             "attendees": [{"email": "ann@example.com"}, {"email": "eva@kund.se"}],
         }
     return {
         "subject": "Secret-free meeting",
-        "start": {"dateTime": "2026-12-02T09:00:00", "timeZone": "UTC"},
-        "end": {"dateTime": "2026-12-02T10:00:00", "timeZone": "UTC"},
+        "start": {"dateTime": naive_utc(start), "timeZone": "UTC"},
+        "end": {"dateTime": naive_utc(end), "timeZone": "UTC"},
         "attendees": [{"emailAddress": {"address": "eva@kund.se"}, "type": "required"}],
     }
 
@@ -88,8 +90,8 @@ def _save_in_crm(world: World) -> None:
                 "id": "crm-1",
                 "organizer_user_id": "ann",
                 "subject": "Written back",
-                "start": "2026-12-03T09:00:00+00:00",
-                "end": "2026-12-03T10:00:00+00:00",
+                "start": days_ahead(3, hour=9).isoformat(),
+                "end": days_ahead(3, hour=10).isoformat(),
                 "emails": ["eva@kund.se"],
                 "video": "meet",
                 "invite": True,

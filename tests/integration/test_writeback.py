@@ -24,6 +24,7 @@ from adapters.sql.tables import outbox
 from domain.model import Provider
 from domain.schedule import PAST_RESCHEDULE_MESSAGE
 from infra.sandbox.server import SandboxServer
+from tests.support.dates import days_ahead
 from tests.support.pipeline import Pipeline
 from workers.base import MessageContext
 from workers.errors import Permanent
@@ -33,7 +34,8 @@ from workers.writeback_waiting import WaitingWrites
 EVA = "eva@kund.se"  # a contact of Kund AB in the article's directory
 GUEST = "guest@elsewhere.example"
 ROOM = "stora@exempel.se"
-START = datetime(2026, 12, 3, 9, tzinfo=UTC)
+#: Three days ahead, so R14 never finds the appointments past.
+START = days_ahead(3, hour=9)
 #: Provider requests that write an event (a regex-free test on method and path).
 WRITES = {"POST", "PATCH", "PUT", "DELETE"}
 QUEUES = ["sync", "crm", "writeback", "outbox-relay"]

@@ -8,7 +8,7 @@ Counted from the sandbox's request log: one provider write per save, nothing mor
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +16,12 @@ import pytest
 
 from domain.model import Provider
 from infra.sandbox.server import SandboxServer
+from tests.support.dates import days_ahead
 from tests.support.pipeline import Pipeline
 
 APPOINTMENTS = 50
-START = datetime(2026, 12, 7, 8, tzinfo=UTC)
+#: Days ahead, so R14 never finds the appointments past.
+START = days_ahead(3, hour=8)
 QUEUES = ["sync", "crm", "writeback", "outbox-relay"]
 WRITES = {"POST", "PATCH", "PUT", "DELETE"}
 

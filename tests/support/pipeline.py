@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,14 +32,17 @@ from infra.settings import Settings
 from ingest.signature import sign
 from tests.factories import article_directory
 from tests.support.calendar_sandbox import sandbox_settings
+from tests.support.dates import days_ahead, naive_utc
 from tests.support.processes import calsync_worker
 from workers.runner import run_workers
 
 SECRET = "pipeline-channel-secret"
 CRM_SECRET = "pipeline-crm-secret"
 ACCOUNT = "exempel"
-#: Where ``book`` puts meetings: 2026-12-02, 09:00-10:00 UTC.
-START, END = "2026-12-02T09:00:00", "2026-12-02T10:00:00"
+#: When ``book`` puts meetings: the day after tomorrow, 09:00-10:00 UTC (inside the window,
+#: R9, on whatever day the suite runs).
+MEETING_START = days_ahead(2, hour=9)
+START, END = naive_utc(MEETING_START), naive_utc(MEETING_START + timedelta(hours=1))
 #: Longest wait for the pipeline to show something (a deadline, not a delay).
 TIMEOUT = 20.0
 POLL_INTERVAL = 0.1
