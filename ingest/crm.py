@@ -7,12 +7,15 @@ consumer's inbox drops the copy, so the CRM can retry without fear.
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from adapters.broker import topology
 from adapters.broker.envelope import Envelope, MessageType, message_id_for
 from ingest import signature
 from ingest.crm_schema import first_problem
+from ingest.crm_text import first_unstorable_text
 from ingest.errors import ApiError
 from ingest.json_body import decode_json_object, require_json_content_type
 from ingest.ports import IngestPorts
@@ -21,6 +24,9 @@ from ingest.publishing import publish, trace_id
 bp = Blueprint("crm", __name__)
 
 SIGNATURE_HEADER = "X-Calsync-Signature"
+#: Events the worker takes for an account it has not seen yet: it makes the account
+#: (``crm_store.ensure_account``). Every other event needs an account that exists.
+ACCOUNT_MAKING_TYPES = frozenset({"user.saved", "contact.saved", "company.saved"})
 
 
 @bp.post("/crm/events")
@@ -29,9 +35,11 @@ def crm_event() -> tuple[Response, int]:
     raw = _authentic_body()
     require_json_content_type()
     event = decode_json_object(raw)
-    problem = first_problem(event)
+    # Text first: a NUL or lone surrogate would break the message id and every store.
+    problem = first_unstorable_text(event) or first_problem(event)
     if problem is not None:
         raise ApiError(400, "invalid_event", problem)
+    _require_known_account(event)
     envelope = Envelope(
         id=message_id_for(event["account_id"], event["id"]),
         type=MessageType.CRM_EVENT,
@@ -41,6 +49,15 @@ def crm_event() -> tuple[Response, int]:
     )
     publish(envelope, topology.CRM)
     return jsonify({"id": event["id"]}), 202
+
+
+def _require_known_account(event: dict[str, Any]) -> None:
+    """404 for an event the worker could only dead-letter: its account does not exist."""
+    ports: IngestPorts = current_app.extensions["calsync"]
+    if ports.known_accounts is None or event["type"] in ACCOUNT_MAKING_TYPES:
+        return
+    if not ports.known_accounts.exists(event["account_id"]):
+        raise ApiError(404, "unknown_account", f"no account {event['account_id']!r}")
 
 
 def _authentic_body() -> bytes:

@@ -178,6 +178,7 @@ def _crm_events() -> dict[str, Any]:
             **error_responses(
                 "BadRequest",
                 "Unauthorized",
+                "NotFound",
                 "PayloadTooLarge",
                 "UnsupportedMediaType",
                 "BrokerUnavailable",

@@ -21,6 +21,12 @@ class AccountKeys(Protocol):
     def account_for_key(self, key: str) -> str | None: ...
 
 
+class KnownAccounts(Protocol):
+    def exists(self, account_id: str) -> bool:
+        """Whether the account was created (``calsync account create``, a directory load)."""
+        ...
+
+
 class AppointmentQueries(Protocol):
     def get(self, account_id: str, appointment_id: str) -> AppointmentRecord | None: ...
 
@@ -69,5 +75,8 @@ class IngestPorts:
     #: None where nothing may reach the providers (those routes then answer 409).
     availability: AvailabilityLookup | None = None
     rooms: RoomLookup | None = None
+    #: Which accounts exist, so a CRM event for another is refused at once (404) rather
+    #: than dead-lettered by the worker; None skips that check.
+    known_accounts: KnownAccounts | None = None
     #: The time for signature freshness and anything else ingest decides by the clock.
     clock: Clock = system_clock

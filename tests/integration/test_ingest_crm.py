@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from freezegun import freeze_time
 
 from adapters.broker.envelope import MessageType, message_id_for
+from adapters.sql.accounts import SqlAccounts
 from ingest.signature import sign
 from tests.fakes import RecordingPublisher
 from tests.integration.test_ingest_support import ACCOUNT, CRM_SECRET, assert_documented, build_app
@@ -28,7 +29,8 @@ def publisher() -> RecordingPublisher:
 
 @pytest.fixture
 def app(store: sa.Engine, publisher: RecordingPublisher) -> Flask:
-    # The CRM route never reads the store; the fixture keeps the suite's two-store rhythm.
+    # The CRM route reads only whether the event's account exists.
+    SqlAccounts(store).create(ACCOUNT)
     return build_app(store, publisher)[0]
 
 
@@ -142,8 +144,9 @@ def test_a_signed_valid_event_is_queued_whole(
 
 
 def test_a_repeated_event_is_accepted_under_the_same_message_id(
-    client: FlaskClient, publisher: RecordingPublisher
+    store: sa.Engine, client: FlaskClient, publisher: RecordingPublisher
 ) -> None:
+    SqlAccounts(store).create("other")
     first = post_event(client, event())
     again = post_event(client, event())
     other_account = post_event(client, event(account_id="other"))

@@ -35,18 +35,29 @@ CRM_SECRET = "crm-signing-secret-for-tests"
 _DOC_URI = "urn:calsync:openapi"
 
 
+class StoreAccounts(SqlAccounts):
+    """``SqlAccounts`` that also says which accounts exist (ingest's ``KnownAccounts``)."""
+
+    def exists(self, account_id: str) -> bool:
+        with self._engine.connect() as conn:
+            found = conn.execute(sa.select(accounts.c.id).where(accounts.c.id == account_id))
+            return found.first() is not None
+
+
 def build_app(
     engine: sa.Engine, publisher: RecordingPublisher, **config: Any
 ) -> tuple[Flask, SqlChannels]:
     """The ingest app on ``engine`` with ``publisher``; returns it with its channel store."""
     channels = SqlChannels(engine)
+    known = StoreAccounts(engine)
     ports = IngestPorts(
-        accounts=SqlAccounts(engine),
+        accounts=known,
         appointments=SqlAppointments(engine),
         publisher=publisher,
         channels=channels,
         crm_signing_secret=CRM_SECRET,
         readiness={"database": lambda: None},
+        known_accounts=known,
     )
     return create_app(ports, {"TESTING": True, **config}), channels
 
@@ -110,10 +121,10 @@ def assert_documented(app: Flask, response: TestResponse) -> None:
         documented = _resolve(pointer)
     for name, header in documented.get("headers", {}).items():
         assert not header.get("required") or name in response.headers, f"{name} missing"
-    content = documented.get("content", {})
-    assert response.mimetype in content, f"{path} {status}: {response.mimetype} undocumented"
+    content, mimetype = documented.get("content", {}), response.mimetype or ""
+    assert mimetype in content, f"{path} {status}: {mimetype or 'no type'} undocumented"
     body = response.get_json() if response.is_json else response.get_data(as_text=True)
-    schema_pointer = f"{pointer}/content/{_escape(response.mimetype)}/schema"
+    schema_pointer = f"{pointer}/content/{_escape(mimetype)}/schema"
     _validator(schema_pointer).validate(body)
 
 
