@@ -18,10 +18,13 @@ LIST_COLUMNS = (
     ("QUEUE", "queue"),
     ("REASON", "reason"),
     ("ATTEMPTS", "attempts"),
-    ("ERROR", "error_class"),
     ("ACCOUNT", "account_id"),
     ("REPLAYED", "replay_count"),
+    # Last: the message makes it the widest, and the class alone does not say what failed.
+    ("ERROR", "error_class"),
 )
+#: Characters of an error message a table row shows (``dlq show`` has all of it).
+ERROR_MESSAGE_WIDTH = 80
 _RIGHT_ALIGNED = {"ID", "ATTEMPTS", "DEAD", "PENDING"}
 
 
@@ -66,9 +69,22 @@ def letter_cells(row: Mapping[str, Any]) -> list[str]:
             cells.append(instant(value))
         elif key == "replay_count":
             cells.append(f"{value}x" if value else "-")
+        elif key == "error_class":
+            cells.append(error_cell(value, row.get("error_message")))
         else:
             cells.append("-" if value in (None, "") else str(value))
     return cells
+
+
+def error_cell(error_class: str | None, message: str | None) -> str:
+    """``class: message`` on one line, the message redacted and cut to a table's width."""
+    lines = redact_text(message or "").strip().splitlines()
+    reason = lines[0].strip() if lines else ""
+    if len(reason) > ERROR_MESSAGE_WIDTH:
+        reason = reason[: ERROR_MESSAGE_WIDTH - 1] + "…"
+    if not error_class:
+        return reason or "-"
+    return f"{error_class}: {reason}" if reason else error_class
 
 
 def letters_table(rows: Sequence[Mapping[str, Any]]) -> list[str]:

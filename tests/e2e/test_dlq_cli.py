@@ -183,6 +183,8 @@ def test_stats_list_and_show_read_the_parked_letters(dlq, postgres_engine) -> No
     table = listed.stdout.splitlines()
     assert table[0].split()[:4] == ["ID", "LAST", "FAILURE", "QUEUE"]
     assert [int(line.split()[0]) for line in table[1:4]] == [g, crm, a]
+    assert table[0].endswith("ERROR")
+    assert table[3].endswith(f"{OPERATIONAL}: connection refused")  # the class and the reason
     assert table[4] == "… 4 more (--limit 7 shows them all)"
     # Every filter narrows: only two letters pass them all
     assert filtered.returncode == 0, filtered.stderr
