@@ -31,7 +31,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -219,7 +219,7 @@ def run_demo(out: TextIO, *, work_dir: Path | None = None) -> int:
         except ConnectError as error:
             out.write(f"calsync demo: cannot connect a calendar: {error}\n")
             return 1
-        start = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0)
+        start = container.clock().replace(hour=9, minute=0, second=0, microsecond=0)
         for day, meeting in enumerate(MEETINGS, start=1):
             _book(admins[meeting.provider], meeting, start + timedelta(days=day))
         found = _wait_for_sync(container)

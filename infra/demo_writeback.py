@@ -12,7 +12,7 @@ import json
 import time
 import urllib.request
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, TextIO
 
 from adapters.sql.appointments import AppointmentFilter, AppointmentRecord
@@ -59,14 +59,15 @@ def saves(account: str, account_gbg: str) -> tuple[Save, ...]:
 
 def post_saves(container: Container, app_url: str, planned: tuple[Save, ...]) -> None:
     """Post each save to ``/crm/events``, signed with the deployment's CRM secret."""
-    start = datetime.now(UTC).replace(hour=13, minute=0, second=0, microsecond=0)
+    now = container.clock()
+    start = now.replace(hour=13, minute=0, second=0, microsecond=0)
     for day, save in enumerate(planned, start=1):
         begins = start + timedelta(days=day)
         event = {
             "id": f"demo-{save.crm_id}",
             "type": "appointment.saved",
             "account_id": save.account_id,
-            "occurred_at": datetime.now(UTC).isoformat(),
+            "occurred_at": now.isoformat(),
             "data": {
                 "id": save.crm_id,
                 "organizer_user_id": "karl",
@@ -81,7 +82,7 @@ def post_saves(container: Container, app_url: str, planned: tuple[Save, ...]) ->
             },
         }
         raw = json.dumps(event).encode()
-        at = int(time.time())
+        at = int(container.clock().timestamp())
         signature = sign(container.settings.crm_signing_secret, at, raw)
         headers = {
             "Content-Type": "application/json",

@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+
+from domain.clock import system_clock
 
 #: Bump when the envelope's shape changes; consumers refuse versions they do not know.
 SCHEMA_VERSION = 1
@@ -42,7 +44,7 @@ class Envelope:
     connection_id: str | None = None
     trace_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    received_at: datetime = field(default_factory=system_clock)
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self) -> bytes:
