@@ -179,6 +179,7 @@ class CrmHandler:
             if refused is not None:
                 raise _Refused(refused)
         participants = self._participants(conn, account_id, organizer_id, organizer.email, data)
+        _check_company(conn, account_id, data.get("company_id"))
         rooms = tuple(
             Room(email) for raw in data.get("room_emails", []) if (email := normalise_email(raw))
         )
@@ -505,3 +506,9 @@ def _date(value: object) -> date | None:
         return date.fromisoformat(value)
     except ValueError:
         raise Permanent(f"{value!r} is not a date") from None
+
+
+def _check_company(conn: sa.Connection, account_id: str, company_id: str | None) -> None:
+    """Refuse a company chosen by hand that is not the account's own, as for contacts."""
+    if company_id is not None and not crm_store.has_company(conn, account_id, company_id):
+        raise _Refused(SaveRefused(f"not a company of the account: {company_id}"))

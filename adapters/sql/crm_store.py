@@ -222,6 +222,16 @@ def contacts_by_id(
     }
 
 
+def has_company(conn: sa.Connection, account_id: str, company_id: str) -> bool:
+    """Whether ``company_id`` is a company of this account (never of another)."""
+    found = conn.execute(
+        sa.select(companies.c.id).where(
+            companies.c.account_id == account_id, companies.c.id == company_id
+        )
+    ).first()
+    return found is not None
+
+
 def directory_in(conn: sa.Connection, account_id: str, emails: Iterable[str]) -> Directory:
     """``SqlDirectory.directory_for`` inside the caller's transaction."""
     wanted = sorted(set(emails))

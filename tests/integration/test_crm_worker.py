@@ -14,7 +14,14 @@ from adapters.broker.envelope import Envelope, MessageType
 from adapters.directory_file import parse_directory
 from adapters.sql.appointments import SqlAppointments
 from adapters.sql.directory import SqlDirectory
-from adapters.sql.tables import appointments, contacts, crm_appointments, outbox, user_emails
+from adapters.sql.tables import (
+    appointments,
+    companies,
+    contacts,
+    crm_appointments,
+    outbox,
+    user_emails,
+)
 from domain.schedule import PAST_RESCHEDULE_MESSAGE
 from tests.factories import article_directory, crm_event
 from workers.base import MessageContext
@@ -176,6 +183,29 @@ def test_an_organizer_who_is_not_a_user_is_refused(world: World) -> None:
     with pytest.raises(Permanent, match="not contacts of the account: nobody"):
         world.send("appointment.saved", meeting(contact_ids=["nobody"]))
     assert world.outbox_rows() == []
+
+
+def test_a_company_of_another_account_is_refused_as_contacts_are(world: World) -> None:
+    # Given another account with a company of its own
+    SqlDirectory(world.store).load(parse_directory(article_directory(account_id="other")))
+    other_company = "kund"
+    with pytest.raises(Permanent, match="not a company of the account: nowhere"):
+        world.send("appointment.saved", meeting(company_id="nowhere"))
+
+    # When a save of this account names that id only the other account has, it is refused
+    with world.store.begin() as conn:
+        conn.execute(
+            companies.update()
+            .where(companies.c.account_id == ACCOUNT, companies.c.id == other_company)
+            .values(id="kund-here")
+        )
+    with pytest.raises(Permanent, match=f"not a company of the account: {other_company}"):
+        world.send("appointment.saved", meeting("crm-2", company_id=other_company))
+
+    # Then nothing is stored or written; the account's own company is taken
+    assert world.outbox_rows() == []
+    world.send("appointment.saved", meeting("crm-3", company_id="kund-here"))
+    assert world.appointment_for("crm-3").company_id == "kund-here"
 
 
 def test_r2_an_alias_added_by_user_saved_resolves_as_the_user(world: World) -> None:
