@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Protocol
 
+import sqlalchemy as sa
 import structlog
 from kombu.message import Message
 
@@ -36,7 +37,7 @@ from workers.errors import Permanent, RepublishFailed, Retriable
 from workers.republish import KombuRepublisher, OutgoingMessage, Republisher, is_amqp
 from workers.runner import run_workers
 
-__all__ = ["Handler", "MessageContext", "Worker", "run_workers"]
+__all__ = ["Handler", "MessageContext", "Worker", "data_refused", "is_permanent", "run_workers"]
 
 log = structlog.get_logger("calsync.worker")
 
@@ -69,7 +70,8 @@ class Handler(Protocol):
         """Do the message's work in one committed transaction, or raise.
 
         Raises:
-            Retriable: a failure that may pass; any other ``Exception`` counts as one too.
+            Retriable: a failure that may pass; any other ``Exception`` counts as one too,
+                except the store refusing the message's data (:func:`data_refused`).
             Permanent: a failure that never will; the message is dead-lettered at once.
         """
         ...
@@ -157,23 +159,30 @@ class Worker(QueueConsumer):
     def _run_handler(self, message: Message, envelope: Envelope, context: MessageContext) -> None:
         try:
             self.handler.handle(envelope, context)
-        except Permanent as exc:
-            log.warning("permanent failure", error=exc.reason)
-            self._dead_letter(message, context.headers, retry.PERMANENT, exc, context.attempt)
-        except Exception as exc:  # unforeseen errors are retried like Retriable
-            if isinstance(exc, Retriable):
-                log.warning("retriable failure", error=exc.reason)
-            else:
-                log.exception("handler failed")
-            if context.last_attempt:
-                reason = retry.RETRIES_EXHAUSTED
-                self._dead_letter(message, context.headers, reason, exc, context.attempt)
-            else:
-                self._retry(message, context.headers, context.attempt, exc)
+        except Exception as exc:  # noqa: BLE001 - every failure is sorted out in _failed
+            self._failed(message, context, exc)
         else:
             message.ack()
             metrics.MESSAGES_ACKED.labels(self.queue.name).inc()
             log.info("message handled")
+
+    def _failed(self, message: Message, context: MessageContext, exc: Exception) -> None:
+        """Dead-letter a permanent failure at once; retry any other until attempts run out."""
+        if is_permanent(exc):
+            # No traceback: the failure is the message's, not the code's, and one line says it.
+            reason = exc.reason if isinstance(exc, Permanent) else retry.error_message(exc)
+            log.warning("permanent failure", error=reason, error_class=retry.error_class(exc))
+            self._dead_letter(message, context.headers, retry.PERMANENT, exc, context.attempt)
+            return
+        if isinstance(exc, Retriable):
+            log.warning("retriable failure", error=exc.reason)
+        else:  # unforeseen errors are retried like Retriable
+            log.exception("handler failed")
+        if context.last_attempt:
+            reason = retry.RETRIES_EXHAUSTED
+            self._dead_letter(message, context.headers, reason, exc, context.attempt)
+        else:
+            self._retry(message, context.headers, context.attempt, exc)
 
     def _retry(
         self, message: Message, headers: Mapping[str, Any], attempt: int, error: Exception
@@ -229,6 +238,24 @@ class Worker(QueueConsumer):
             return False
         self._republish(message, retry.forwarded(headers), self.queue.name)
         return True
+
+
+def is_permanent(error: BaseException) -> bool:
+    """True for a failure the same message meets on every attempt (see :func:`data_refused`)."""
+    return isinstance(error, Permanent) or data_refused(error)
+
+
+def data_refused(error: BaseException) -> bool:
+    """True when the store refuses the data itself, whatever its state.
+
+    PostgreSQL raises a data error for a NUL in text or a number out of range, and no
+    store can encode a lone surrogate; trying again only delays the dead letter (and a
+    database that is down raises ``OperationalError``, which stays retriable).
+    """
+    if isinstance(error, sa.exc.DataError):
+        return True
+    cause = error.orig if isinstance(error, sa.exc.StatementError) else error
+    return isinstance(cause, UnicodeEncodeError)
 
 
 def _now() -> datetime:

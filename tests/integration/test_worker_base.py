@@ -41,7 +41,7 @@ from workers.errors import Permanent, RepublishFailed, Retriable
 from workers.inbox import claim_message
 from workers.parker import DeadLetterParker
 from workers.republish import KombuRepublisher, OutgoingMessage
-from workers.retry import MAX_ERROR_MESSAGE, RetryPolicy, error_message
+from workers.retry import MAX_ERROR_MESSAGE, RetryPolicy, error_class, error_message
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Seconds in the test work queues' one retry queue (a queue name holds whole seconds).
@@ -354,6 +354,52 @@ def test_permanent_failure_is_dead_lettered_after_one_attempt(broker_url, work_q
     assert properties["delivery_mode"] == 2
     assert Envelope.from_json(body) == envelope
     assert queue_depth(broker_url, work_queue.name) == 0
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        sa.exc.DataError("INSERT …", None, Exception("text fields cannot contain NUL")),
+        UnicodeEncodeError("utf-8", "a\ud800", 1, 2, "surrogates not allowed"),
+        sa.exc.StatementError(
+            "bind failed", "INSERT …", None, UnicodeEncodeError("utf-8", "\ud800", 0, 1, "no")
+        ),
+    ],
+    ids=["data-error", "unencodable", "unencodable-in-bind"],
+)
+def test_data_the_store_refuses_is_dead_lettered_after_one_attempt_without_a_traceback(
+    broker_url, work_queue, error
+) -> None:
+    # Given a handler whose store refuses the message's data: it will every time
+    handler = ScriptedHandler(error)
+
+    with (
+        structlog.testing.capture_logs() as logs,
+        running(Worker(broker_url, work_queue, handler, retry_policy=FAST_RETRIES)),
+    ):
+        publish(broker_url, work_queue.name, hint())
+        wait_until(
+            lambda: queue_depth(broker_url, topology.DEAD_LETTER_QUEUE) == 1, "the dead letter"
+        )
+
+    # Then it was tried once and dead-lettered as permanent, logged in one line
+    assert handler.attempts() == [1]
+    ((headers, _properties, _body),) = take_all(broker_url, topology.DEAD_LETTER_QUEUE)
+    assert (headers["calsync-reason"], headers["calsync-attempts"]) == ("permanent", 1)
+    assert headers["calsync-error-class"] == error_class(error)
+    assert queue_depth(broker_url, work_queue.retry_queue(RETRY_DELAY)) == 0
+    (line,) = [e for e in logs if e["event"] == "permanent failure"]
+    assert line["error_class"] == error_class(error)
+    assert not any(e.get("exc_info") for e in logs)
+
+
+def test_an_unreachable_store_is_not_retried_like_refused_data(broker_url, work_queue) -> None:
+    # A database that is down may be back for the next attempt
+    handler = ScriptedHandler(sa.exc.OperationalError("SELECT 1", None, Exception("refused")), None)
+
+    with running(Worker(broker_url, work_queue, handler, retry_policy=FAST_RETRIES)):
+        publish(broker_url, work_queue.name, hint())
+        wait_until(lambda: handler.attempts() == [1, 2], "the retry", timeout=15)
 
 
 def test_an_undecodable_body_is_dead_lettered_and_parked_never_dropped(
