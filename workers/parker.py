@@ -27,6 +27,7 @@ from adapters.broker.envelope import Envelope, EnvelopeError
 from adapters.sql import dead_letters
 from adapters.sql.dead_letters import DeadLetter
 from workers import retry
+from workers.base import data_refused
 from workers.consumer import DEFAULT_PREFETCH, QueueConsumer
 from workers.inbox import claim_message
 
@@ -34,12 +35,20 @@ log = structlog.get_logger("calsync.parker")
 
 #: The parker's name in the inbox.
 CONSUMER = "calsync.parker"
-#: Pause before a dead letter that could not be stored goes back to the queue.
+#: Pauses before a dead letter that could not be stored goes back to the queue: the first,
+#: doubled on each failure in a row up to the last, so a store that stays down costs a line
+#: a minute rather than a traceback a second.
 PARK_FAILURE_PAUSE = 1.0
+MAX_PARK_FAILURE_PAUSE = 60.0
 
 
 class DeadLetterParker(QueueConsumer):
-    """Consume the dead-letter queue into the ``dead_letters`` table of ``engine``."""
+    """Consume the dead-letter queue into the ``dead_letters`` table of ``engine``.
+
+    Every message is stored: one the store refuses as it came (a NUL in text on PostgreSQL,
+    a lone surrogate) is stored reduced (``dead_letters.reduced``), so none goes round the
+    queue for ever. Only a store that cannot be reached keeps a message in the queue.
+    """
 
     def __init__(
         self,
@@ -51,6 +60,8 @@ class DeadLetterParker(QueueConsumer):
     ) -> None:
         super().__init__(connection_url, queue, prefetch=prefetch)
         self.engine = engine
+        #: Deliveries in a row that could not be stored (sets the next pause).
+        self.failures = 0
 
     def on_delivery(self, message: Message) -> None:
         letter = dead_letter_from(
@@ -61,19 +72,16 @@ class DeadLetterParker(QueueConsumer):
             now=datetime.now(UTC),
         )
         with structlog.contextvars.bound_contextvars(
-            queue=self.queue_name, message_id=letter.message_id, trace_id=letter.trace_id
+            queue=self.queue_name,
+            message_id=_printable(letter.message_id),
+            trace_id=_printable(letter.trace_id),
         ):
             try:
-                with self.engine.begin() as conn:
-                    key = dedupe_key(letter)
-                    fresh = key is None or claim_message(conn, CONSUMER, key)
-                    if fresh:
-                        dead_letters.park(conn, letter)
-            except Exception:  # the store is down: keep the message, try later
-                log.exception("dead letter not parked; back to the queue")
-                self.pause(PARK_FAILURE_PAUSE)
-                message.requeue()
+                fresh, letter = self._park(letter)
+            except Exception as exc:  # noqa: BLE001 - the store is down: keep it, try later
+                self._park_failed(message, exc)
                 return
+            self.failures = 0
             message.ack()
             log.warning(
                 "dead letter parked" if fresh else "dead letter parked before; duplicate dropped",
@@ -81,6 +89,40 @@ class DeadLetterParker(QueueConsumer):
                 reason=letter.reason,
                 error_class=letter.error_class,
             )
+
+    def _park(self, letter: DeadLetter) -> tuple[bool, DeadLetter]:
+        """Store ``letter``, reduced if the store refuses it as it is; (fresh, what was stored)."""
+        key = dedupe_key(letter)  # of the letter as it came, so a redelivery matches
+        try:
+            return self._store(letter, key), letter
+        except Exception as exc:
+            if not data_refused(exc):
+                raise
+            refusal = _one_line(exc)
+        log.warning("dead letter refused by the store as it came; parked reduced", error=refusal)
+        stored = dead_letters.reduced(letter, refusal)
+        return self._store(stored, key), stored
+
+    def _store(self, letter: DeadLetter, key: str | None) -> bool:
+        """Park ``letter`` in one transaction; False if its key was parked before."""
+        with self.engine.begin() as conn:
+            fresh = key is None or claim_message(conn, CONSUMER, key, letter.parked_at)
+            if fresh:
+                dead_letters.park(conn, letter)
+        return fresh
+
+    def _park_failed(self, message: Message, error: BaseException) -> None:
+        self.failures += 1
+        pause = min(PARK_FAILURE_PAUSE * 2 ** min(self.failures - 1, 16), MAX_PARK_FAILURE_PAUSE)
+        # One line, no traceback: the cause is the store, and it repeats until the store is back.
+        log.warning(
+            "dead letter not parked; back to the queue",
+            error=_one_line(error),
+            failures_in_a_row=self.failures,
+            retry_in_seconds=pause,
+        )
+        self.pause(pause)
+        message.requeue()
 
 
 def dead_letter_from(
@@ -189,6 +231,16 @@ def _envelope(body: bytes) -> Envelope | None:
         return Envelope.from_json(body)
     except EnvelopeError:
         return None
+
+
+def _one_line(error: BaseException) -> str:
+    """``error``'s class and first line, secrets redacted (a data error's SQL comes after)."""
+    lines = retry.error_message(error).splitlines() or [""]
+    return f"{retry.error_class(error)}: {lines[0]}"
+
+
+def _printable(value: str | None) -> str | None:
+    return dead_letters.printable(value) if value is not None else None
 
 
 def _text(value: Any) -> str | None:

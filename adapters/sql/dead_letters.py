@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, fields
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 
@@ -48,6 +49,47 @@ def park(connection: sa.Connection, letter: DeadLetter) -> int:
             values[name] = value[:length]
     result = connection.execute(dead_letters.insert().values(**values).returning(dead_letters.c.id))
     return int(result.scalar_one())
+
+
+#: Header of a letter parked in the reduced form: why the store refused it as it came.
+REDUCED = "calsync-parked-reduced"
+#: The ``attempts`` column is a 32-bit integer on PostgreSQL.
+_MAX_ATTEMPTS = 2**31 - 1
+
+
+def reduced(letter: DeadLetter, refusal: str) -> DeadLetter:
+    """``letter`` in a form every store takes, for when it refused the letter as it came.
+
+    The body stays the bytes that came; text (columns, header keys and values) has its NULs
+    and lone surrogates written as ``\\u`` escapes, header numbers JSON cannot hold become
+    text, and the ``REDUCED`` header says why, so on-call sees everything and knows it.
+    """
+    texts: dict[str, Any] = {
+        f.name: printable(value)
+        for f in fields(letter)
+        if isinstance(value := getattr(letter, f.name), str)
+    }
+    headers = _plain_json(letter.headers)
+    headers[REDUCED] = printable(refusal)
+    attempts = min(max(letter.attempts, 0), _MAX_ATTEMPTS)
+    return replace(letter, **texts, headers=headers, attempts=attempts)
+
+
+def printable(text: str) -> str:
+    """``text`` with NUL (refused by PostgreSQL) and lone surrogates (refused by UTF-8) escaped."""
+    return text.replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode()
+
+
+def _plain_json(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {printable(str(k)): _plain_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain_json(v) for v in value]
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # NaN and Infinity are not JSON; PostgreSQL refuses them
+    return value
 
 
 def get(connection: sa.Connection, letter_id: int) -> dict[str, Any] | None:

@@ -30,6 +30,7 @@ from adapters.broker import topology
 from adapters.broker.envelope import Envelope
 from adapters.broker.kombu_publisher import KombuPublisher
 from adapters.broker.topology import WorkQueue
+from adapters.sql import dead_letters as dead_letters_module
 from adapters.sql.tables import dead_letters
 from domain.clock import system_clock
 from tests.conftest import queue_depth
@@ -433,6 +434,52 @@ def test_a_body_that_reached_the_dead_letter_queue_without_headers_is_parked(
 
     assert (row["reason"], row["body"], row["message_id"]) == ("undecodable", b"garbage", None)
     assert row["first_failed_at"] == row["last_failed_at"]
+
+
+def test_a_letter_the_store_refuses_as_it_came_is_parked_reduced_with_its_body(
+    broker_url, store
+) -> None:
+    # Given a dead letter whose account id and headers hold a lone surrogate (no UTF-8 does)
+    bad = "acme\ud800"
+    envelope = Envelope(type="crm.event", payload={"account_id": bad}, account_id=bad)
+    headers = {"account_id": bad, "calsync-reason": "permanent", "calsync-attempts": 1}
+    publish_raw(
+        broker_url,
+        topology.DEAD_LETTER_QUEUE,
+        envelope.to_json(),
+        message_id=envelope.id,
+        headers=headers,
+    )
+
+    # When it is parked
+    (row,) = park_all(broker_url, store, 1)
+
+    # Then it is one row: the body as it came, the text escaped, and a header saying why
+    assert queue_depth(broker_url, topology.DEAD_LETTER_QUEUE) == 0
+    assert row["body"] == envelope.to_json()
+    assert (row["account_id"], row["headers"]["account_id"]) == ("acme\\ud800", "acme\\ud800")
+    assert (row["message_id"], row["reason"], row["attempts"]) == (envelope.id, "permanent", 1)
+    assert "UnicodeEncodeError" in row["headers"][dead_letters_module.REDUCED]
+
+
+def test_a_parker_whose_store_is_down_backs_off_with_one_line_each_time(broker_url) -> None:
+    # Given a dead letter and a store that refuses connections
+    publish_raw(broker_url, topology.DEAD_LETTER_QUEUE, b"garbage", message_id="m-1")
+    down = sa.create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none", hide_parameters=True)
+    parker = DeadLetterParker(broker_url, down)
+
+    # When the parker runs for a few seconds
+    with structlog.testing.capture_logs() as logs, running(parker):
+        wait_until(lambda: parker.failures >= 3, "three failed attempts", timeout=10)
+    down.dispose()
+
+    # Then each failure is one line, no traceback, and the pauses double: 1 s, 2 s, 4 s …
+    failed = [e for e in logs if e["event"] == "dead letter not parked; back to the queue"]
+    assert [e["retry_in_seconds"] for e in failed][:3] == [1.0, 2.0, 4.0]
+    assert all(e["error"].startswith("sqlalchemy.exc.OperationalError: ") for e in failed)
+    assert not any(e.get("exc_info") for e in logs)
+    # And the letter is kept, back in the queue
+    assert queue_depth(broker_url, topology.DEAD_LETTER_QUEUE) == 1
 
 
 def test_a_duplicate_message_id_has_its_effect_once(broker_url, work_queue, store) -> None:
