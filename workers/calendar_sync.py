@@ -22,7 +22,7 @@ import sqlalchemy as sa
 import structlog
 from prometheus_client import Counter
 
-from adapters.calendar.errors import AuthorizationRevoked, CursorExpired
+from adapters.calendar.errors import AuthorizationRevoked, CalendarSourceError, CursorExpired
 from adapters.calendar.source import CalendarSource, ChangePage, Credentials
 from adapters.calendar.stored import StoredTokens
 from adapters.sql.connections import (
@@ -154,6 +154,10 @@ class CalendarSyncer:
                 "connection needs reconnecting", connection_id=connection_id, reason=str(exc)
             )
             return SyncOutcome.NEEDS_RECONNECT
+        except CalendarSourceError as exc:  # retried by the worker; shown until it passes
+            self._connections.abandon_lease(connection_id, self._owner)
+            self._connections.record_sync_failure(connection_id, f"{type(exc).__name__}: {exc}")
+            raise
         except BaseException:
             self._connections.abandon_lease(connection_id, self._owner)
             raise

@@ -8,6 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from adapters.sql.tables import calendar_connections, push_channels, user_emails, users
+from domain.connection_state import shown_status
 
 _c = calendar_connections.c
 _p = push_channels.c
@@ -18,9 +19,11 @@ _u = users.c
 class ConnectionStatus:
     """A user's calendar connection as ``GET /api/v1/users/{id}/connection`` shows it.
 
-    ``status`` is ``active``, ``needs_reconnect`` (the provider refused the grant: the user
-    must connect again) or ``disconnected``. ``channel_expires_at`` is the latest expiry of
-    the live push channels, None when there is none.
+    ``status`` is ``active``, ``failing`` (active, but the last sync failed: ``last_error``
+    says why, ``last_synced_at`` when one last succeeded), ``needs_reconnect`` (the provider
+    refused the grant: the user must connect again) or ``disconnected``.
+    ``channel_expires_at`` is the latest expiry of the live push channels, None when there is
+    none.
     """
 
     user_id: str
@@ -86,4 +89,4 @@ class SqlConnectionStatus:
             row = conn.execute(query).mappings().first()
         if row is None:
             return None
-        return ConnectionStatus(**row)
+        return ConnectionStatus(**{**row, "status": shown_status(row["status"], row["last_error"])})

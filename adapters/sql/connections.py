@@ -23,6 +23,8 @@ _c = calendar_connections.c
 
 #: ``status`` of a connection the user disconnected (``DELETE /api/v1/users/{id}/connection``).
 DISCONNECTED = "disconnected"
+#: Longest ``last_error`` kept: a provider's error text can be a whole HTML page.
+MAX_ERROR_LENGTH = 500
 
 
 class ConnectionNotFound(LookupError):
@@ -170,6 +172,16 @@ class SqlConnections:
                 calendar_connections.update()
                 .where(_c.id == connection_id)
                 .values(sync_requested=_c.sync_requested + 1)
+            )
+
+    def record_sync_failure(self, connection_id: str, reason: str) -> None:
+        """Show that a sync of an active connection failed (it stays active and is retried;
+        the next sync that reads to the end clears the error)."""
+        with self._engine.begin() as conn:
+            conn.execute(
+                calendar_connections.update()
+                .where(_c.id == connection_id, _c.status == "active")
+                .values(last_error=reason[:MAX_ERROR_LENGTH], updated_at=self._clock())
             )
 
     def acquire_lease(self, connection_id: str, owner: str, ttl: timedelta) -> int | None:

@@ -18,10 +18,12 @@ import sqlalchemy as sa
 from prometheus_client import REGISTRY
 
 from adapters.broker.envelope import Envelope
+from adapters.calendar.errors import ProviderUnavailable
 from adapters.calendar.stored import StoredTokens
 from adapters.crypto import TokenCipher
 from adapters.directory_file import parse_directory
 from adapters.sql.appointments import AppointmentFilter, AppointmentRecord, SqlAppointments
+from adapters.sql.connection_status import SqlConnectionStatus
 from adapters.sql.connections import SqlConnections
 from adapters.sql.directory import SqlDirectory
 from adapters.sql.tables import event_links
@@ -277,6 +279,41 @@ def test_revoked_grant_marks_the_connection_for_reconnection(
     record = world.connections.get(connection_id)
     assert record is not None
     assert record.status == "needs_reconnect"
+
+
+def test_a_connection_whose_syncs_fail_shows_failing_until_one_succeeds(
+    store: sa.Engine, harness: Harness
+) -> None:
+    # Given Karl's connection synced once, with a meeting in his calendar
+    world = World(store, harness)
+    world.connect("karl", KARL)
+    world.meeting("karl", "Offer review", attendees=(KARL, "eva@kund.se"))
+    assert world.sync("karl") is SyncOutcome.SYNCED
+    shown = SqlConnectionStatus(store)
+    synced = shown.for_user("exempel", "karl")
+    assert synced is not None
+    assert synced.status == "active"
+    assert synced.last_error is None
+
+    # When the provider stays down through every retry of the next sync
+    harness.admin.fail_next(503, count=50, path=harness.list_path, retry_after=0)
+    with pytest.raises(ProviderUnavailable):
+        world.sync("karl", "hint-2")
+
+    # Then the connection shows it: failing, why, and when a sync last succeeded
+    failing = shown.for_user("exempel", "karl")
+    assert failing is not None
+    assert failing.status == "failing"
+    assert failing.last_error is not None
+    assert "ProviderUnavailable" in failing.last_error
+    assert failing.last_synced_at == synced.last_synced_at
+
+    # And the next sync that succeeds clears it
+    harness.admin.clear_faults()
+    assert world.sync("karl", "hint-3") is SyncOutcome.SYNCED
+    healed = shown.for_user("exempel", "karl")
+    assert healed is not None
+    assert (healed.status, healed.last_error) == ("active", None)
 
 
 def test_a_held_connection_coalesces_hints(store: sa.Engine, harness: Harness) -> None:
