@@ -140,7 +140,7 @@ class Worker(QueueConsumer):
     def _process(self, message: Message, headers: dict[str, Any], attempt: int) -> None:
         try:
             envelope = Envelope.from_json(message.body)
-        except EnvelopeError as exc:
+        except (EnvelopeError, RecursionError) as exc:  # JSON nested deeper than the stack
             log.error("undecodable message", error=str(exc))
             self._dead_letter(message, headers, retry.UNDECODABLE, exc, attempt)
             return

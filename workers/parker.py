@@ -35,6 +35,10 @@ log = structlog.get_logger("calsync.parker")
 
 #: The parker's name in the inbox.
 CONSUMER = "calsync.parker"
+#: ``reason`` of a letter whose headers could not be read (the body is kept all the same).
+UNREADABLE = "unreadable"
+#: The text of unreadable headers is cut to this length.
+MAX_HEADERS_TEXT = 10_000
 #: Pauses before a dead letter that could not be stored goes back to the queue: the first,
 #: doubled on each failure in a row up to the last, so a store that stays down costs a line
 #: a minute rather than a traceback a second.
@@ -134,7 +138,50 @@ def dead_letter_from(
     now: datetime,
 ) -> DeadLetter:
     """The row for one dead-lettered delivery, whatever it carries."""
-    raw = body if isinstance(body, bytes) else str(body).encode()
+    raw = body if isinstance(body, bytes) else str(body).encode("utf-8", "surrogatepass")
+    try:
+        return _read_letter(raw, headers, properties, delivery_info, now=now)
+    except Exception as exc:  # noqa: BLE001 - headers no one foresaw must not loop the letter
+        return _bare_letter(raw, headers, properties, delivery_info, _one_line(exc), now=now)
+
+
+def _bare_letter(
+    body: bytes,
+    headers: Mapping[str, Any],
+    properties: Mapping[str, Any],
+    delivery_info: Mapping[str, Any],
+    why: str,
+    *,
+    now: datetime,
+) -> DeadLetter:
+    """The letter of a delivery whose headers could not be read: its body, and their text."""
+    queue = _text(delivery_info.get("routing_key")) or ""
+    return DeadLetter(
+        queue=queue,
+        reason=UNREADABLE,
+        # repr escapes what a store refuses (NUL, lone surrogates) in the headers' text
+        headers={
+            dead_letters.REDUCED: dead_letters.printable(why),
+            "headers": repr(dict(headers))[:MAX_HEADERS_TEXT],
+        },
+        body=body,
+        attempts=0,
+        first_failed_at=now,
+        last_failed_at=now,
+        parked_at=now,
+        message_id=_text(properties.get("message_id")),
+        routing_key=queue,
+    )
+
+
+def _read_letter(
+    raw: bytes,
+    headers: Mapping[str, Any],
+    properties: Mapping[str, Any],
+    delivery_info: Mapping[str, Any],
+    *,
+    now: datetime,
+) -> DeadLetter:
     envelope = _envelope(raw)
     death = _broker_death(headers, delivery_info)
     common: dict[str, Any] = {
@@ -229,7 +276,7 @@ def _broker_death(
 def _envelope(body: bytes) -> Envelope | None:
     try:
         return Envelope.from_json(body)
-    except EnvelopeError:
+    except (EnvelopeError, RecursionError):  # JSON nested deeper than the stack: no envelope
         return None
 
 

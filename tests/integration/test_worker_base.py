@@ -425,6 +425,29 @@ def test_an_undecodable_body_is_dead_lettered_and_parked_never_dropped(
     assert (row["message_id"], row["trace_id"], row["account_id"]) == ("raw-1", "t-raw", None)
 
 
+def test_json_nested_deeper_than_the_stack_is_undecodable_not_a_crash(
+    broker_url, work_queue, store
+) -> None:
+    handler = ScriptedHandler()
+    body = b"[" * 100_000
+
+    with running(worker := Worker(broker_url, work_queue, handler)):
+        publish_raw(broker_url, work_queue.name, body, message_id="deep-1")
+        wait_until(
+            lambda: queue_depth(broker_url, topology.DEAD_LETTER_QUEUE) == 1, "the dead letter"
+        )
+        assert worker.consuming.is_set()  # still running
+    (row,) = park_all(broker_url, store, 1)
+
+    assert handler.calls == []
+    assert (row["reason"], row["attempts"], row["error_class"]) == (
+        "undecodable",
+        1,
+        "RecursionError",
+    )
+    assert row["body"] == body
+
+
 def test_a_body_that_reached_the_dead_letter_queue_without_headers_is_parked(
     broker_url, store
 ) -> None:
