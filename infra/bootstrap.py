@@ -229,8 +229,8 @@ class Container:
         return [available[name]() for name in (queues or available)]
 
     def probe_database(self) -> None:
-        with self.engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
+        # Reachable is not enough: with migrations pending every query of a new table fails.
+        db.require_current_schema(self.engine)
 
     def probe_broker(self) -> None:
         with Connection(self.settings.broker_url, connect_timeout=BROKER_PROBE_TIMEOUT) as conn:

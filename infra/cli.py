@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import sqlalchemy as sa
 import structlog
 from prometheus_client import start_http_server
 
@@ -17,7 +18,13 @@ from adapters.sql.accounts import AccountExists, AccountNotFound
 from adapters.sql.gauges import expose_store_gauges
 from infra.bootstrap import Container
 from infra.connect import ConnectError, connect_calendar
-from infra.db import current_revision, upgrade
+from infra.db import (
+    MigrationsPending,
+    current_revision,
+    describe_database_error,
+    require_current_schema,
+    upgrade,
+)
 from infra.demo import run_demo
 from infra.dlq import dlq
 from infra.log import configure_logging, redact_text
@@ -39,7 +46,23 @@ class CommandFailed(click.ClickException):
     exit_code = 1
 
 
-@click.group()
+class CalsyncGroup(click.Group):
+    """Reports a database that is unreachable or not migrated as one line with the fix."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MigrationsPending as exc:
+            raise CommandFailed(str(exc)) from None
+        except sa.exc.SQLAlchemyError as exc:
+            # The traceback is for whoever debugs calsync itself, not for the operator.
+            log.debug("database call failed", exc_info=True)
+            url = ctx.obj.settings.database_url if isinstance(ctx.obj, Container) else None
+            raise CommandFailed(describe_database_error(exc, url)) from None
+
+
+@click.group(cls=CalsyncGroup)
+@click.version_option(package_name="calsync", prog_name="calsync", message="%(prog)s %(version)s")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """Calsync: two-way calendar sync between the CRM and Google / Microsoft 365."""
@@ -103,7 +126,10 @@ def directory_load(container: Container, file: Path) -> None:
     except DirectoryFileError as exc:
         for problem in exc.errors[1:]:
             log.error("directory file invalid", file=str(file), problem=problem)
-        raise CommandFailed(f"{file}: {exc}") from None
+        message = str(exc)
+        # An unreadable file's error names it already; a record's error does not.
+        named = message if message.startswith(f"{file}:") else f"{file}: {message}"
+        raise CommandFailed(named) from None
     total = sum(len(e.users) + len(e.companies) + len(e.contacts) for e in entries)
     with _progress(total, "loading directory") as tick:
         container.directory.load(entries, progress=tick)
@@ -156,6 +182,7 @@ def account_rotate_key(container: Container, account_id: str) -> None:
 @click.pass_obj
 def serve(container: Container) -> None:
     """The HTTP service (ingest + API) under gunicorn."""
+    require_current_schema(container.engine)
     serve_with_gunicorn(container)
 
 
@@ -170,6 +197,7 @@ def serve(container: Container) -> None:
 @click.pass_obj
 def worker(container: Container, queues: tuple[str, ...]) -> None:
     """Queue consumers, until SIGTERM or Ctrl-C (in-flight messages finish first)."""
+    require_current_schema(container.engine)
     try:
         workers = container.workers(queues)
     except ValueError as exc:
@@ -189,6 +217,7 @@ def scheduler(container: Container) -> None:
 
     Safe to run on several machines: each job run has one owner, claimed in SQL.
     """
+    require_current_schema(container.engine)
     container.declare_broker()
     _serve_metrics(container)
     status = run_workers([container.scheduler()])
@@ -200,6 +229,7 @@ def scheduler(container: Container) -> None:
 @click.pass_obj
 def run(container: Container) -> None:
     """Everything on one machine: the HTTP service and the pipeline's workers."""
+    require_current_schema(container.engine)
     try:
         run_single_machine(container)
     except ListenFailed as exc:
@@ -301,7 +331,7 @@ def main(argv: Sequence[str] | None = None) -> Any:
         click.echo(f"calsync: error: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
     except Exception as exc:
-        log.exception("command failed")
+        log.debug("command failed", exc_info=True)  # the traceback only at DEBUG
         line = redact_text(f"{type(exc).__name__}: {exc}").splitlines()[0]
         click.echo(f"calsync: error: {line}", err=True)
         sys.exit(1)

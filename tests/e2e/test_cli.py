@@ -5,9 +5,15 @@ from __future__ import annotations
 import json
 import socket
 import time
+from importlib.metadata import version
 from pathlib import Path
 
+import pytest
+
 from tests.factories import article_directory, bulk_directory
+
+#: Nothing listens on port 1; the password must never be shown.
+UNREACHABLE_DATABASE = "postgresql+psycopg://calsync:pa55word@127.0.0.1:1/calsync"
 
 
 def test_account_create_prints_only_the_key_and_the_key_reads_the_api(calsync) -> None:
@@ -139,3 +145,75 @@ def test_run_on_a_taken_port_is_one_line_error_exit_1(calsync) -> None:
         "stop what uses it or set CALSYNC_LISTEN to another host:port"
     )
     assert "is in use by another program" not in result.stderr  # not Werkzeug's own lines
+
+
+def test_version_is_the_installed_package_version(calsync) -> None:
+    result = calsync("--version")
+
+    assert result.returncode == 0
+    assert result.stdout == f"calsync {version('calsync')}\n"
+
+
+@pytest.mark.parametrize("command", ["run", "serve", "worker", "scheduler"])
+def test_services_refuse_to_start_on_an_unmigrated_database(calsync, command: str) -> None:
+    result = calsync(command, timeout=60)
+
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "calsync: error: the database schema is empty (migrations pending): "
+        "run `calsync db upgrade`"
+    ]
+
+
+def test_a_command_on_an_unmigrated_database_says_to_run_db_upgrade(calsync) -> None:
+    result = calsync("dlq", "stats")
+
+    assert result.returncode == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("calsync: error: the database at sqlite:///")
+    assert line.endswith("(no such table: dead_letters): run `calsync db upgrade`")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("dlq", "stats"), ("account", "create", "acme"), ("run",), ("db", "upgrade")],
+    ids=" ".join,
+)
+def test_an_unreachable_database_is_one_line_without_password_or_traceback(
+    calsync, command: tuple[str, ...]
+) -> None:
+    calsync.env["CALSYNC_DATABASE_URL"] = UNREACHABLE_DATABASE
+
+    result = calsync(*command, timeout=60)
+
+    assert result.returncode == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("calsync: error: cannot use the database (")
+    assert line.endswith(
+        "; is the database at postgresql+psycopg://calsync:***@127.0.0.1:1/calsync reachable?"
+    )
+    assert "pa55word" not in result.stderr
+
+
+def test_at_debug_level_a_database_failure_logs_its_traceback(calsync) -> None:
+    calsync.env["CALSYNC_DATABASE_URL"] = UNREACHABLE_DATABASE
+    calsync.env["CALSYNC_LOG_LEVEL"] = "DEBUG"
+
+    result = calsync("dlq", "stats")
+
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr
+    assert result.stderr.splitlines()[-1].startswith("calsync: error: cannot use the database (")
+    assert "pa55word" not in result.stderr
+
+
+def test_a_truncated_directory_file_is_named_once(calsync, tmp_path: Path) -> None:
+    calsync("db", "upgrade")
+    (tmp_path / "cut.json").write_text('{"accounts": [')
+
+    result = calsync("directory", "load", "cut.json")
+
+    assert result.returncode == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("calsync: error: cut.json: not readable JSON: ")
+    assert line.count("cut.json") == 1
