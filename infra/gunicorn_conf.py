@@ -10,7 +10,17 @@ workers = max(2, multiprocessing.cpu_count())
 #: 8 per worker: with 4, half of 16 concurrent webhook senders queued behind confirms
 #: (measured 1,150-1,190 req/s and p99 34-38 ms, against 1,380-1,520 and 24-28 ms with 8).
 threads = 8
-worker_class = "gthread"
+#: gthread whose poller buffers each request before a thread takes it (infra/gunicorn_worker.py).
+#: Stock gthread reads headers in the thread, blocking and without a deadline: 16 clients
+#: trickling a header line a second held all 16 threads and /healthz timed out. gevent or
+#: eventlet would also buffer, but they monkey-patch the process: the pika I/O thread,
+#: SQLAlchemy's pool and psycopg would all run on green threads, a bigger change than reading
+#: request bytes in the loop gthread already has. A proxy in front (nginx) does the same job
+#: and is welcome, but the service must not depend on one being there.
+worker_class = "infra.gunicorn_worker.BufferingThreadWorker"
+#: Connections one worker holds open (reading, kept alive or being answered); beyond it the
+#: worker stops accepting and the kernel's backlog holds newcomers.
+worker_connections = 1000
 #: One listening socket per worker (SO_REUSEPORT), so the kernel spreads connections over the
 #: workers. With one shared socket, whichever gthread worker is awake accepts a whole burst of
 #: keep-alive connections: under wrk's 16 connections one worker served all of them while the
