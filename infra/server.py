@@ -13,9 +13,10 @@ import structlog
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 from sqlalchemy.engine import make_url
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from infra.bootstrap import Container
+from infra.gunicorn_worker import json_error_body
 from workers.runner import run_workers
 
 log = structlog.get_logger("calsync.server")
@@ -51,6 +52,23 @@ class ListenFailed(Exception):
     """The HTTP service cannot listen where ``CALSYNC_LISTEN`` says (the message says why)."""
 
 
+class JsonErrorRequestHandler(WSGIRequestHandler):
+    """werkzeug's handler, answering the errors it finds itself (414 request line too long,
+    431 headers too large, 400 malformed request) with the application's JSON body, not HTML."""
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        reason = self.responses.get(code, ("Error", ""))[0]
+        self.log_error("code %d, message %s", code, message or reason)
+        body = json_error_body(code, message or reason)
+        self.send_response(code, reason)
+        self.send_header("Connection", "close")
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+
 def run_single_machine(container: Container) -> None:
     """HTTP service, every worker and the scheduler in one process, until SIGINT or SIGTERM."""
     settings = container.settings
@@ -61,6 +79,7 @@ def run_single_machine(container: Container) -> None:
             settings.listen_port,
             container.http_app(),
             threaded=True,
+            request_handler=JsonErrorRequestHandler,
             fd=listening.fileno(),  # Werkzeug takes a copy of it
         )
     stop = threading.Event()
