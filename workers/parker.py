@@ -41,9 +41,10 @@ UNREADABLE = "unreadable"
 MAX_HEADERS_TEXT = 10_000
 #: Pauses before a dead letter that could not be stored goes back to the queue: the first,
 #: doubled on each failure in a row up to the last, so a store that stays down costs a line
-#: a minute rather than a traceback a second.
+#: every ten seconds rather than a traceback a second. The cap is also how long the letters
+#: (safe in the queue meanwhile) may wait once the store is back.
 PARK_FAILURE_PAUSE = 1.0
-MAX_PARK_FAILURE_PAUSE = 60.0
+MAX_PARK_FAILURE_PAUSE = 10.0
 
 
 class DeadLetterParker(QueueConsumer):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import sqlalchemy as sa
+
 from adapters.broker import topology
 from adapters.sql.dead_letters import REDUCED
-from workers.parker import UNREADABLE, dead_letter_from
+from workers.parker import UNREADABLE, DeadLetterParker, dead_letter_from
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 DEAD = {"routing_key": topology.DEAD_LETTER_QUEUE, "exchange": topology.DEAD_LETTER_EXCHANGE}
@@ -32,3 +34,40 @@ def test_json_nested_deeper_than_the_stack_is_undecodable() -> None:
     letter = dead_letter_from(body, {}, {}, DEAD, now=NOW)
 
     assert (letter.reason, letter.body) == ("undecodable", body)
+
+
+class HeldMessage:
+    """What the parker reads of a delivery, and whether it was given back."""
+
+    body = b"garbage"
+    headers: dict[str, object] = {}
+    properties: dict[str, object] = {}
+    delivery_info = DEAD
+
+    def __init__(self) -> None:
+        self.requeued = 0
+
+    def requeue(self) -> None:
+        self.requeued += 1
+
+    def ack(self) -> None:
+        raise AssertionError("a letter that was not stored must not be acked")
+
+
+def test_a_store_that_stays_down_doubles_the_pause_up_to_ten_seconds(tmp_path) -> None:
+    unreachable = sa.create_engine(f"sqlite:///{tmp_path}/missing/dir/x.db")
+    parker = DeadLetterParker("memory://", unreachable)
+    pauses: list[float] = []
+
+    def pause(seconds: float) -> bool:
+        pauses.append(seconds)
+        return False
+
+    parker.pause = pause  # type: ignore[method-assign]
+    message = HeldMessage()
+
+    for _ in range(6):
+        parker.on_delivery(message)  # type: ignore[arg-type]
+
+    assert pauses == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+    assert message.requeued == 6
