@@ -13,6 +13,7 @@ from ingest.auth import require_account
 from ingest.calendar_json import availability_json, live_read_errors, room_json
 from ingest.calendar_reads import UnknownUser
 from ingest.errors import ApiError
+from ingest.identifiers import is_id_text
 from ingest.ports import IngestPorts
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
@@ -20,6 +21,9 @@ bp.before_request(require_account)
 
 #: Appointments per page when the caller does not say.
 DEFAULT_LIMIT = 100
+
+#: Largest offset into a list of appointments.
+MAX_OFFSET = 10**9
 
 #: Slot lengths an availability request may ask for, in minutes.
 MIN_SLOT_MINUTES, MAX_SLOT_MINUTES = 5, 1440
@@ -42,7 +46,7 @@ def list_appointments() -> Response:
         start=_instant("from"),
         end=_instant("to"),
         limit=_bounded_int("limit", DEFAULT_LIMIT, 1, MAX_PAGE),
-        offset=_bounded_int("offset", 0, 0, 10**9),
+        offset=_bounded_int("offset", 0, 0, MAX_OFFSET),
     )
     if where.start and where.end and where.end <= where.start:
         raise ApiError(400, "invalid_parameter", "'to' must be later than 'from'")
@@ -139,8 +143,7 @@ def _identifier(name: str) -> str | None:
 
 
 def _is_id(value: str) -> bool:
-    # Control characters (NUL above all, which PostgreSQL refuses outright) are in no id.
-    return value.isprintable()
+    return is_id_text(value)
 
 
 def _instant(name: str) -> datetime | None:

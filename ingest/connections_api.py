@@ -23,6 +23,7 @@ from ingest.connection_ports import (
     failure_status,
 )
 from ingest.errors import ApiError
+from ingest.identifiers import is_id_text
 from ingest.json_body import decode_json_object, refuse_oversized_body, require_json_content_type
 
 bp = Blueprint("connections_api", __name__, url_prefix="/api/v1")
@@ -94,12 +95,13 @@ def _connect_request(body: dict[str, Any]) -> tuple[str, str | None]:
     if appointment_type_id is not None and not (
         isinstance(appointment_type_id, str)
         and 0 < len(appointment_type_id) <= MAX_ID
-        and appointment_type_id.isprintable()
+        and is_id_text(appointment_type_id)
     ):
         raise ApiError(
             400,
             "invalid_body",
-            f"'appointment_type_id' must be null or an id of 1 to {MAX_ID} printable characters",
+            f"'appointment_type_id' must be null or an id of 1 to {MAX_ID} characters, "
+            "no control characters",
         )
     return str(provider), appointment_type_id
 

@@ -26,10 +26,17 @@ MAX_MESSAGE = 300
 #: Most entries in a list (participants, aliases, e-mails); far above what calendars allow.
 MAX_LIST = 1000
 
-_ID: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 64}
-_OPTIONAL_ID: dict[str, Any] = {"type": ["string", "null"], "minLength": 1, "maxLength": 64}
-_TEXT: dict[str, Any] = {"type": ["string", "null"]}
-_NAME: dict[str, Any] = {"type": "string", "maxLength": 200}
+#: No string holds a NUL (``ingest.crm_text`` refuses it, and lone surrogates, first).
+NO_NUL = "^[^\\x00]*$"
+_ID: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": NO_NUL}
+_OPTIONAL_ID: dict[str, Any] = {
+    "type": ["string", "null"],
+    "minLength": 1,
+    "maxLength": 64,
+    "pattern": NO_NUL,
+}
+_TEXT: dict[str, Any] = {"type": ["string", "null"], "pattern": NO_NUL}
+_NAME: dict[str, Any] = {"type": "string", "maxLength": 200, "pattern": NO_NUL}
 _EMAIL: dict[str, Any] = {"type": "string", "format": "email", "maxLength": 320}
 _TIME_ZONE: dict[str, Any] = {"type": "string", "format": "time-zone", "maxLength": 64}
 _INSTANT: dict[str, Any] = {"type": "string", "format": "date-time", "maxLength": 64}
@@ -71,7 +78,7 @@ APPOINTMENT_SAVED = _record(
         "video": {"enum": ["meet", "teams", None]},
         "invite": {"type": "boolean"},
         "appointment_type_id": _OPTIONAL_ID,
-        "outcome": {"type": ["string", "null"], "maxLength": 32},
+        "outcome": {"type": ["string", "null"], "maxLength": 32, "pattern": NO_NUL},
     },
 )
 # Timed (start and end) or all-day (one date), never both.
@@ -114,7 +121,7 @@ DATA_SCHEMAS: dict[str, dict[str, Any]] = {
 EVENT = _record(
     ["id", "type", "account_id", "occurred_at", "data"],
     {
-        "id": {"type": "string", "minLength": 1, "maxLength": 255},
+        "id": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": NO_NUL},
         "type": {"enum": list(EVENT_TYPES)},
         "account_id": _ID,
         "occurred_at": _INSTANT,

@@ -15,10 +15,14 @@ from ingest import google
 from ingest.api import (
     DEFAULT_LIMIT,
     MAX_AVAILABILITY_DAYS,
+    MAX_LIVE_YEAR,
+    MAX_OFFSET,
     MAX_SLOT_MINUTES,
+    MIN_LIVE_YEAR,
     MIN_SLOT_MINUTES,
 )
 from ingest.crm import SIGNATURE_HEADER
+from ingest.identifiers import ID_PATTERN
 from ingest.microsoft import MAX_VALIDATION_TOKEN
 from ingest.openapi_schemas import (
     RESPONSES,
@@ -130,8 +134,10 @@ def _graph_webhook(item: str) -> dict[str, Any]:
                 "Subscription handshake: echoed back as text/plain before anything else.",
             )
         ],
+        # The handshake carries no body, but it is answered before the body is read; every
+        # notification has one.
         "requestBody": {
-            "required": False,
+            "required": True,
             "content": {
                 "application/json": {
                     "schema": {
@@ -140,7 +146,6 @@ def _graph_webhook(item: str) -> dict[str, Any]:
                         "properties": {"value": {"type": "array", "items": schema_ref(item)}},
                     }
                 },
-                "text/plain": {"schema": {"type": "string"}},
             },
         },
         "responses": {
@@ -188,7 +193,7 @@ def _crm_events() -> dict[str, Any]:
 
 
 def _list_appointments() -> dict[str, Any]:
-    identifier = {"type": "string"}
+    identifier = {"type": "string", "pattern": ID_PATTERN}
     instant = {"type": "string", "format": "date-time"}
     return {
         "summary": "Appointments overlapping from..to, narrowed by user, contact or company",
@@ -199,12 +204,14 @@ def _list_appointments() -> dict[str, Any]:
             _query("contact", identifier),
             _query("company", identifier),
             _query("from", instant),
-            _query("to", instant),
+            _query("to", instant, "later than 'from': a window has a length"),
             _query(
                 "limit",
                 {"type": "integer", "minimum": 1, "maximum": 1000, "default": DEFAULT_LIMIT},
             ),
-            _query("offset", {"type": "integer", "minimum": 0, "default": 0}),
+            _query(
+                "offset", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0}
+            ),
         ],
         "responses": {
             "200": json_response(
@@ -238,7 +245,8 @@ def _user_availability() -> dict[str, Any]:
         "description": "Slots of exactly 'slot' minutes inside the user's working hours "
         "(placed day by day in the user's zone, so DST changes move them in UTC) that no "
         "busy time overlaps. Asked of the provider on every request and never cached "
-        f"(Cache-Control: no-store). The period may span at most {MAX_AVAILABILITY_DAYS} days.",
+        f"(Cache-Control: no-store). The period may span at most {MAX_AVAILABILITY_DAYS} days "
+        f"and lie in the years {MIN_LIVE_YEAR} to {MAX_LIVE_YEAR}.",
         "operationId": "userAvailability",
         "security": [{"accountKey": []}],
         "parameters": [

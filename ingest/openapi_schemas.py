@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ingest import crm_schema
+from ingest.identifiers import ID_PATTERN
 from ingest.publishing import RETRY_AFTER_SECONDS
 
 _STRING: dict[str, Any] = {"type": "string"}
@@ -180,6 +181,7 @@ CONNECT_REQUEST = _object(
             "type": ["string", "null"],
             "minLength": 1,
             "maxLength": 64,
+            "pattern": ID_PATTERN,
             "description": "the type of appointments synced from this calendar",
         },
     },

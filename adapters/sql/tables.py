@@ -307,6 +307,26 @@ event_links = sa.Table(
     sa.Index(None, "account_id", "ical_uid"),
 )
 
+# Why an event a sync saw was kept out (R36): one row per event of a calendar, replaced
+# when a sync sees it again, deleted once it is synced or cancelled. A synced event has
+# none: its link answers. The event's times let a sliding window drop what left it.
+event_explanations = sa.Table(
+    "event_explanations",
+    metadata,
+    sa.Column(
+        "connection_id",
+        sa.String(36),
+        sa.ForeignKey("calendar_connections.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("event_id", sa.String(1024), primary_key=True),
+    sa.Column("rule", sa.String(8), nullable=True),
+    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("seen_at", UtcDateTime, nullable=False),
+    sa.Column("event_start", UtcDateTime, nullable=True),
+    sa.Column("event_end", UtcDateTime, nullable=True),
+)
+
 # Periodic jobs: whoever claims a due row runs the job, on one machine of many.
 scheduler_jobs = sa.Table(
     "scheduler_jobs",
