@@ -1,4 +1,4 @@
-"""Whether a provider event becomes an appointment at all (R7-R9, R13)."""
+"""Whether a provider event becomes an appointment at all (R7-R9, R13, R34)."""
 
 import calendar
 from collections.abc import Sequence
@@ -6,7 +6,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
-from domain.model import AllDay, Participant, ParticipantKind, Provider, ProviderEvent
+from domain.model import (
+    AllDay,
+    EventKind,
+    Participant,
+    ParticipantKind,
+    Provider,
+    ProviderEvent,
+)
 from domain.participants import Resolution
 from domain.timing import Timing, utc_range
 from domain.zones import load_zone, midnight_utc, require_aware
@@ -22,7 +29,8 @@ class Ineligible(StrEnum):
     NO_TIME = "no_time"  # providers send no times only for cancelled events
     ALL_DAY_RECURRING = "all_day_recurring"  # R8
     OUTSIDE_WINDOW = "outside_window"  # R9
-    NO_PARTICIPANTS = "no_participants"  # R7
+    NO_PARTICIPANTS = "no_participants"  # R7 (R4 when colleagues were left out)
+    NOT_A_MEETING = "not_a_meeting"  # R34
 
 
 @dataclass(frozen=True)
@@ -103,19 +111,30 @@ def decide_eligibility(
     The checks run from the cheapest to the dearest. A cancelled event creates nothing;
     for an event already linked to an appointment the caller records it gone instead (R13).
     Google all-day recurring events are not synced (R8): the article names Google only, so
-    Microsoft's are. An event needs a participant besides the owner, after colleagues
-    are left out (R7).
+    Microsoft's are. Out-of-office, focus-time and similar entries are no meetings,
+    whatever they list (R34). An event needs a participant besides the owner, after
+    colleagues are left out (R7).
     """
     if event.is_cancelled:
         return Ineligible.CANCELLED
     if event.timing is None:
         return Ineligible.NO_TIME
-    if _is_google_all_day_series(event):
-        return Ineligible.ALL_DAY_RECURRING
+    refused = _refused_kind(event)
+    if refused is not None:
+        return refused
     if not overlaps_window(event.timing, window):
         return Ineligible.OUTSIDE_WINDOW
     if not has_participant_besides(resolution.participants, owner_user_id):
         return Ineligible.NO_PARTICIPANTS
+    return None
+
+
+def _refused_kind(event: ProviderEvent) -> Ineligible | None:
+    """Whether the kind of entry alone keeps it out, whatever it lists (R34, R8)."""
+    if event.event_kind is not EventKind.MEETING:
+        return Ineligible.NOT_A_MEETING
+    if _is_google_all_day_series(event):
+        return Ineligible.ALL_DAY_RECURRING
     return None
 
 

@@ -19,6 +19,7 @@ __all__ = [
     "Attendee",
     "ContactRecord",
     "Directory",
+    "EventKind",
     "EventVersion",
     "Participant",
     "ParticipantKind",
@@ -67,6 +68,16 @@ class AddressKind(StrEnum):
     COLLEAGUE = "colleague"
     CONTACT = "contact"
     EXTERNAL = "external"
+
+
+class EventKind(StrEnum):
+    """What a calendar entry is; only meetings can become appointments (R34)."""
+
+    MEETING = "meeting"
+    OUT_OF_OFFICE = "out_of_office"  # Google outOfOffice; Graph absence (showAs oof, alone)
+    FOCUS_TIME = "focus_time"
+    WORKING_LOCATION = "working_location"
+    BIRTHDAY = "birthday"
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +179,7 @@ class ProviderEvent:
         organizer_email: raw, as the provider gives it.
         origin_appointment_id: the appointment id our write-back tagged the event with
             (R25); whose account it belongs to is for the caller to check.
+        event_kind: a meeting, or an entry that only blocks the owner's time (R34).
     """
 
     provider: Provider
@@ -185,6 +197,7 @@ class ProviderEvent:
     attendees: tuple[Attendee, ...] = ()
     video_url: str | None = None
     origin_appointment_id: str | None = None
+    event_kind: EventKind = EventKind.MEETING
 
     @property
     def is_cancelled(self) -> bool:

@@ -14,6 +14,7 @@ from enum import StrEnum
 from domain.company import choose_company
 from domain.crm_save import merge_participants
 from domain.eligibility import SyncWindow, decide_eligibility
+from domain.explanations import NO_TIME, KeptOut, why_kept_out
 from domain.meetings import EventLink, MatchKind, match_event, participants_with_calendar_owners
 from domain.model import EventVersion, Participant, Provider, ProviderEvent, Response, Room
 from domain.participants import Resolution
@@ -103,6 +104,8 @@ class EventPlan:
             newest; None for a JOIN that only adds the link and the owner.
         link: the link to store (new version, or ``gone``); None for SKIP.
         reason: why an event was skipped, for the log.
+        kept_out: for an event that does not become an appointment, the rule and sentence
+            its explanation keeps (R36); None for every other plan.
     """
 
     kind: PlanKind
@@ -111,6 +114,7 @@ class EventPlan:
     content: AppointmentContent | None = None
     link: EventLink | None = None
     reason: str | None = None
+    kept_out: KeptOut | None = None
 
 
 def plan_page(
@@ -207,7 +211,12 @@ def plan_event(
     if event.is_cancelled:
         return _plan_cancellation(event, match.link if match.kind is MatchKind.SAME_EVENT else None)
     if resolution is None or event.timing is None:
-        return EventPlan(PlanKind.SKIP, event, reason="no attendees resolved or no time")
+        return EventPlan(
+            PlanKind.SKIP,
+            event,
+            reason="no attendees resolved or no time",
+            kept_out=NO_TIME if event.timing is None else None,
+        )
     if match.kind is MatchKind.SAME_EVENT and match.link is not None:
         return _plan_update(
             event, resolution=resolution, owner=owner, link=match.link, stored=stored, now=now
@@ -221,7 +230,8 @@ def plan_event(
         return _plan_join(event, resolution, owner, joined, now)
     ineligible = decide_eligibility(event, resolution, owner.user_id, window)
     if ineligible is not None:
-        return EventPlan(PlanKind.SKIP, event, reason=ineligible.value)
+        why = why_kept_out(ineligible, resolution, event.event_kind, window)
+        return EventPlan(PlanKind.SKIP, event, reason=ineligible.value, kept_out=why)
     appointment_id = new_id()
     return EventPlan(
         PlanKind.CREATE,

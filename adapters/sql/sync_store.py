@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from adapters.sql.explanations import record_explanations
 from adapters.sql.tables import (
     appointment_participants,
     appointment_rooms,
@@ -114,7 +115,8 @@ def apply_plans(
     *,
     now: datetime,
 ) -> None:
-    """Write every plan of a page (in the caller's transaction), stamped ``now``."""
+    """Write every plan of a page (in the caller's transaction), stamped ``now``, with the
+    reasons of the events it keeps out (R36)."""
     with_content = [p for p in plans if p.content is not None and p.appointment_id]
     if with_content:
         _upsert_appointments(conn, account_id, with_content, appointment_type_id, now)
@@ -125,6 +127,7 @@ def apply_plans(
     links = [p.link for p in plans if p.link is not None and p.kind is not PlanKind.SKIP]
     if links:
         upsert_links(conn, account_id, connection_id, links, now)
+    record_explanations(conn, connection_id, plans, now)
 
 
 def _stored(
