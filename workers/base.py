@@ -20,7 +20,6 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Protocol
 
@@ -31,6 +30,7 @@ from kombu.message import Message
 from adapters.broker import topology
 from adapters.broker.envelope import Envelope, EnvelopeError
 from adapters.broker.topology import WorkQueue
+from domain.clock import Clock, system_clock
 from workers import metrics, retry
 from workers.consumer import DEFAULT_PREFETCH, QueueConsumer
 from workers.errors import Permanent, RepublishFailed, Retriable
@@ -89,6 +89,7 @@ class Worker(QueueConsumer):
             publisher on a connection of its own, closed when the worker stops.
         retry_policy: attempts and delays; the delays must match declared retry queues.
         dead_letter_queue: where given-up messages go.
+        clock: stamps failures and times retries held in the embedded broker.
     """
 
     def __init__(
@@ -101,8 +102,10 @@ class Worker(QueueConsumer):
         publisher: Republisher | None = None,
         retry_policy: retry.RetryPolicy | None = None,
         dead_letter_queue: str = topology.DEAD_LETTER_QUEUE,
+        clock: Clock = system_clock,
     ) -> None:
         super().__init__(connection_url, queue.name, prefetch=prefetch)
+        self.clock = clock
         self.queue = queue
         self.handler = handler
         self._owns_publisher = publisher is None
@@ -188,11 +191,11 @@ class Worker(QueueConsumer):
         self, message: Message, headers: Mapping[str, Any], attempt: int, error: Exception
     ) -> None:
         delay = self.retry_policy.delay_before(attempt + 1)
-        copy = retry.retry_headers(headers, attempt=attempt, error=error, now=_now())
+        copy = retry.retry_headers(headers, attempt=attempt, error=error, now=self.clock())
         if self._ttl_queues:
             target = self.queue.retry_queue(delay)
         else:
-            copy[retry.NOT_BEFORE] = time.time() + delay
+            copy[retry.NOT_BEFORE] = self.clock().timestamp() + delay
             target = self.queue.name
         if self._republish(message, copy, target):
             metrics.MESSAGES_RETRIED.labels(self.queue.name).inc()
@@ -207,7 +210,12 @@ class Worker(QueueConsumer):
         attempt: int,
     ) -> None:
         copy = retry.dead_letter_headers(
-            headers, reason=reason, error=error, attempts=attempt, queue=self.queue.name, now=_now()
+            headers,
+            reason=reason,
+            error=error,
+            attempts=attempt,
+            queue=self.queue.name,
+            now=self.clock(),
         )
         if self._republish(message, copy, self.dead_letter_queue):
             metrics.MESSAGES_DEAD_LETTERED.labels(self.queue.name, reason).inc()
@@ -229,7 +237,7 @@ class Worker(QueueConsumer):
 
     def _held(self, message: Message, headers: dict[str, Any]) -> bool:
         """Wait for a not-yet-due retry copy (embedded broker); True if it was not handled."""
-        remaining = retry.due_in(headers, time.time())
+        remaining = retry.due_in(headers, self.clock().timestamp())
         if remaining <= 0:
             return False
         if self.pause(min(remaining, MAX_HOLD_SECONDS)):
@@ -256,7 +264,3 @@ def data_refused(error: BaseException) -> bool:
         return True
     cause = error.orig if isinstance(error, sa.exc.StatementError) else error
     return isinstance(cause, UnicodeEncodeError)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)

@@ -26,6 +26,7 @@ from adapters.broker import topology
 from adapters.broker.envelope import Envelope, EnvelopeError
 from adapters.sql import dead_letters
 from adapters.sql.dead_letters import DeadLetter
+from domain.clock import Clock, system_clock
 from workers import retry
 from workers.base import data_refused
 from workers.consumer import DEFAULT_PREFETCH, QueueConsumer
@@ -62,9 +63,11 @@ class DeadLetterParker(QueueConsumer):
         *,
         queue: str = topology.DEAD_LETTER_QUEUE,
         prefetch: int = DEFAULT_PREFETCH,
+        clock: Clock = system_clock,
     ) -> None:
         super().__init__(connection_url, queue, prefetch=prefetch)
         self.engine = engine
+        self.clock = clock
         #: Deliveries in a row that could not be stored (sets the next pause).
         self.failures = 0
 
@@ -74,7 +77,7 @@ class DeadLetterParker(QueueConsumer):
             message.headers or {},
             message.properties,
             message.delivery_info,
-            now=datetime.now(UTC),
+            now=self.clock(),
         )
         with structlog.contextvars.bound_contextvars(
             queue=self.queue_name,

@@ -77,6 +77,12 @@ class SqlAccounts:
                 raise AccountNotFound(f"no account {account_id!r}")
         return key
 
+    def exists(self, account_id: str) -> bool:
+        """Whether the account was created (``calsync account create``, a directory load)."""
+        with self._engine.connect() as conn:
+            found = conn.execute(sa.select(accounts.c.id).where(accounts.c.id == account_id))
+            return found.first() is not None
+
     def account_for_key(self, key: str) -> str | None:
         """Return the id of the account owning ``key``, or None."""
         if not key.startswith(KEY_PREFIX):

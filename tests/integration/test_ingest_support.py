@@ -35,21 +35,12 @@ CRM_SECRET = "crm-signing-secret-for-tests"
 _DOC_URI = "urn:calsync:openapi"
 
 
-class StoreAccounts(SqlAccounts):
-    """``SqlAccounts`` that also says which accounts exist (ingest's ``KnownAccounts``)."""
-
-    def exists(self, account_id: str) -> bool:
-        with self._engine.connect() as conn:
-            found = conn.execute(sa.select(accounts.c.id).where(accounts.c.id == account_id))
-            return found.first() is not None
-
-
 def build_app(
     engine: sa.Engine, publisher: RecordingPublisher, **config: Any
 ) -> tuple[Flask, SqlChannels]:
     """The ingest app on ``engine`` with ``publisher``; returns it with its channel store."""
     channels = SqlChannels(engine)
-    known = StoreAccounts(engine)
+    known = SqlAccounts(engine)
     ports = IngestPorts(
         accounts=known,
         appointments=SqlAppointments(engine),
