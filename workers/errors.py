@@ -2,8 +2,10 @@
 
 A handler raises :class:`Retriable` for a failure that may pass (a provider's 429 or 5xx, a
 lost database connection) and :class:`Permanent` for one that never will (a payload the
-domain refuses). Any other exception is a bug or an unforeseen outage; it is retried like
-:class:`Retriable`, so a deploy that fixes it still gets the message.
+domain refuses). Data the store refuses (a NUL on PostgreSQL, text that cannot be encoded)
+is permanent too (``workers.base.is_permanent``). Any other exception is a bug or an
+unforeseen outage; it is retried like :class:`Retriable`, so a deploy that fixes it still
+gets the message.
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ class Envelope:
         """
         try:
             raw = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise EnvelopeError(f"not JSON: {exc}") from None
         if not isinstance(raw, dict):
             raise EnvelopeError("not a JSON object")

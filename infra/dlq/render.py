@@ -153,7 +153,9 @@ def headers_view(headers: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def to_json(value: Any) -> str:
-    return json.dumps(value, indent=2, default=_json_default, ensure_ascii=False)
+    text = json.dumps(value, indent=2, default=_json_default, ensure_ascii=False)
+    # A parked body may hold a lone surrogate, which no output encoding takes: escape it.
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _json_default(value: Any) -> Any:
