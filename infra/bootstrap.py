@@ -27,6 +27,7 @@ from adapters.sql.accounts import SqlAccounts
 from adapters.sql.appointments import SqlAppointments
 from adapters.sql.calendar_users import SqlCalendarUsers
 from adapters.sql.channels import SqlChannels
+from adapters.sql.connection_list import SqlConnectionList
 from adapters.sql.connections import ConnectionRecord, SqlConnections
 from adapters.sql.directory import SqlDirectory
 from adapters.sql.gauges import expose_store_gauges
@@ -246,6 +247,7 @@ class Container:
             readiness={"database": self.probe_database, "broker": self.probe_broker},
             availability=self.live_availability(),
             rooms=self.account_rooms(),
+            connection_list=SqlConnectionList(self.engine, self.clock),
             clock=self.clock,
         )
 

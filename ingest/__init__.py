@@ -9,6 +9,7 @@ from flask import Flask
 from ingest import (
     api,
     connections_api,
+    connections_list,
     crm,
     errors,
     google,
@@ -50,6 +51,7 @@ def create_app(
         health.bp,
         api.bp,
         connections_api.bp,
+        connections_list.bp,
         oauth.bp,
         google.bp,
         microsoft.bp,

@@ -24,6 +24,7 @@ from ingest.api import (
 from ingest.crm import SIGNATURE_HEADER
 from ingest.identifiers import ID_PATTERN
 from ingest.microsoft import MAX_VALIDATION_TOKEN
+from ingest.openapi_connections import list_connections
 from ingest.openapi_schemas import (
     RESPONSES,
     SCHEMAS,
@@ -67,6 +68,7 @@ def _routes_document() -> dict[str, Any]:
             "/api/v1/appointments/{appointment_id}": {"get": _get_appointment()},
             "/api/v1/users/{user_id}/availability": {"get": _user_availability()},
             "/api/v1/rooms": {"get": _list_rooms()},
+            "/api/v1/connections": {"get": list_connections()},
             "/api/v1/users/{user_id}/connect": {"post": _connect_link()},
             "/api/v1/users/{user_id}/connection": {
                 "get": _connection_status(),

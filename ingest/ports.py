@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 from adapters.broker.publisher import Publisher
 from adapters.sql.appointments import AppointmentFilter, AppointmentRecord
 from adapters.sql.channels import ChannelRecord
+from adapters.sql.connection_list import ConnectionFilter, ListedConnection
 from domain.clock import Clock, system_clock
 
 if TYPE_CHECKING:
@@ -57,6 +58,12 @@ class RoomLookup(Protocol):
         ...
 
 
+class ConnectionListing(Protocol):
+    def list(self, account_id: str, where: ConnectionFilter) -> list[ListedConnection]:
+        """The account's calendar connections (R36); see ``adapters.sql.connection_list``."""
+        ...
+
+
 #: A readiness probe raises when its dependency is not usable.
 ReadinessProbe = Callable[[], None]
 
@@ -78,5 +85,7 @@ class IngestPorts:
     #: Which accounts exist, so a CRM event for another is refused at once (404) rather
     #: than dead-lettered by the worker; None skips that check.
     known_accounts: KnownAccounts | None = None
+    #: ``GET /api/v1/connections`` (R36); None answers 409 ``not_available``.
+    connection_list: ConnectionListing | None = None
     #: The time for signature freshness and anything else ingest decides by the clock.
     clock: Clock = system_clock

@@ -138,7 +138,7 @@ class CalendarSyncer:
         covered = record.sync_covered_until
         if received_at is not None and covered is not None and received_at + CLOCK_SKEW < covered:
             return SyncOutcome.COVERED
-        self._connections.request_sync(connection_id)
+        self._connections.request_sync(connection_id, received_at)
         generation = self._connections.acquire_lease(connection_id, self._owner, self._lease_ttl)
         if generation is None:
             return SyncOutcome.COALESCED

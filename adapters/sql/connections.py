@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from adapters.crypto import TokenCipher
 from adapters.sql.tables import calendar_connections, users
+from adapters.sql.types import UtcDateTime
 from domain.clock import Clock, system_clock
 
 _c = calendar_connections.c
@@ -166,12 +167,18 @@ class SqlConnections:
 
     # -- coalescing and the lease -------------------------------------------------------
 
-    def request_sync(self, connection_id: str) -> None:
+    def request_sync(self, connection_id: str, received_at: datetime | None = None) -> None:
+        """Ask for a sync; ``received_at`` (when the hint came in, else now) may make it the
+        oldest request not yet done, which is how far behind the connection is (R36)."""
+        at = received_at or self._clock()
         with self._engine.begin() as conn:
             conn.execute(
                 calendar_connections.update()
                 .where(_c.id == connection_id)
-                .values(sync_requested=_c.sync_requested + 1)
+                .values(
+                    sync_requested=_c.sync_requested + 1,
+                    sync_pending_since=_earliest(_c.sync_pending_since, at),
+                )
             )
 
     def record_sync_failure(self, connection_id: str, reason: str) -> None:
@@ -310,6 +317,7 @@ def record_sync_progress(
         values["cursor"] = cursor
     if finished_generation is not None:
         values.update(sync_done=finished_generation, last_synced_at=now, last_error=None)
+        values["sync_pending_since"] = _still_pending_since(finished_generation, covered_until)
     if covered_until is not None:
         values["sync_covered_until"] = covered_until
     conn.execute(calendar_connections.update().where(_c.id == connection_id).values(**values))
@@ -322,3 +330,28 @@ def reset_cursor(conn: sa.Connection, connection_id: str) -> None:
         .where(_c.id == connection_id)
         .values(cursor=None, page_cursor=None)
     )
+
+
+def _earliest(
+    pending_since: sa.ColumnElement[datetime], at: datetime
+) -> sa.ColumnElement[datetime]:
+    return sa.case(
+        (sa.or_(pending_since.is_(None), pending_since > at), sa.literal(at, UtcDateTime)),
+        else_=pending_since,
+    )
+
+
+def _still_pending_since(
+    generation: int, started: datetime | None
+) -> sa.ColumnElement[datetime | None]:
+    """After a run that synced ``generation``: None when no request came meanwhile, else
+    when the rest are pending. A request received before the run started reading was read
+    by it, so the rest count from then at the earliest; a resumed run (no start known)
+    keeps the time it had."""
+    pending: sa.ColumnElement[datetime | None] = _c.sync_pending_since
+    if started is not None:
+        pending = sa.case(
+            (sa.or_(pending.is_(None), pending < started), sa.literal(started, UtcDateTime)),
+            else_=pending,
+        )
+    return sa.case((_c.sync_requested > generation, pending), else_=sa.null())

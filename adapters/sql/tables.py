@@ -150,6 +150,9 @@ calendar_connections = sa.Table(
     # When the last sync run that read to the end started: a hint received before then asked
     # for nothing that run did not read, so it is acknowledged without another sync.
     sa.Column("sync_covered_until", UtcDateTime, nullable=True),
+    # When the oldest sync request not yet done was received (NULL when none is pending):
+    # how far behind the connection is (R36, `calsync connections list`).
+    sa.Column("sync_pending_since", UtcDateTime, nullable=True),
     *_timestamps(),
     sa.ForeignKeyConstraint(
         ["account_id", "user_id"], ["users.account_id", "users.id"], ondelete="CASCADE"
