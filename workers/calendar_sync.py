@@ -32,6 +32,7 @@ from adapters.sql.connections import (
     reset_cursor,
 )
 from adapters.sql.directory import SqlDirectory
+from adapters.sql.explanations import purge_before_window, purge_unseen_in_window
 from adapters.sql.inbox import claim_message
 from adapters.sql.sync_store import apply_plans, load_context, lock_meetings
 from adapters.sql.upkeep import record_window, take_full_sync_request
@@ -189,6 +190,7 @@ class CalendarSyncer:
                 if cursor is None and page_token is None:  # a full sync: the window moves (R9)
                     with self._engine.begin() as conn:
                         record_window(conn, record.id, window.start, window.end)
+                        purge_before_window(conn, record.id, window)
                 try:
                     page = upcoming.result() if upcoming else fetch(credentials, page_token)
                 except CursorExpired:
@@ -219,6 +221,8 @@ class CalendarSyncer:
                     started=started,
                 )
                 if page.next_page is None:
+                    if full and started is not None:
+                        self._forget_unlisted(record.id, window, started)
                     SYNC_RUNS_FINISHED.labels(
                         record.provider, "full" if full else "incremental"
                     ).inc()
@@ -233,6 +237,12 @@ class CalendarSyncer:
         finally:
             if upcoming is not None:  # the run failed while the next page was on its way
                 upcoming.cancel()
+
+    def _forget_unlisted(self, connection_id: str, window: SyncWindow, started: datetime) -> None:
+        # A full sync lists every event of its window: a kept-out event inside it that the
+        # run did not list is one the calendar no longer has there (R36's bounded storage).
+        with self._engine.begin() as conn:
+            purge_unseen_in_window(conn, connection_id, window, started)
 
     def _apply(
         self,

@@ -16,7 +16,15 @@ from adapters.calendar.times import (
     timed,
 )
 from adapters.calendar.writes import APPOINTMENT_PROPERTY
-from domain.model import Attendee, EventVersion, Provider, ProviderEvent, Response, Timing
+from domain.model import (
+    Attendee,
+    EventKind,
+    EventVersion,
+    Provider,
+    ProviderEvent,
+    Response,
+    Timing,
+)
 
 Json = Mapping[str, Any]
 
@@ -26,6 +34,15 @@ RESPONSES = {
     "accepted": Response.ACCEPTED,
     "tentative": Response.TENTATIVE,
     "declined": Response.DECLINED,
+}
+
+#: Google ``eventType`` values of entries that are no meetings (R34); any other
+#: (``default``, ``fromGmail``, one Google adds later) is read as a meeting.
+EVENT_KINDS = {
+    "outOfOffice": EventKind.OUT_OF_OFFICE,
+    "focusTime": EventKind.FOCUS_TIME,
+    "workingLocation": EventKind.WORKING_LOCATION,
+    "birthday": EventKind.BIRTHDAY,
 }
 
 
@@ -55,6 +72,7 @@ def google_event(item: Json) -> ProviderEvent:
         attendees=tuple(_attendee(a) for a in item.get("attendees") or () if a.get("email")),
         video_url=_video_url(item),
         origin_appointment_id=_origin(item),
+        event_kind=EVENT_KINDS.get(str(item.get("eventType") or ""), EventKind.MEETING),
     )
 
 

@@ -24,6 +24,7 @@ from domain.model import (
     CANCELLED,
     AllDay,
     Attendee,
+    EventKind,
     EventVersion,
     Provider,
     ProviderEvent,
@@ -90,7 +91,18 @@ def graph_event(item: Json) -> ProviderEvent:
         or item.get("onlineMeetingUrl")
         or None,
         origin_appointment_id=_origin(item),
+        event_kind=_event_kind(item, organizer),
     )
+
+
+def _event_kind(item: Json, organizer: str | None) -> EventKind:
+    """An entry shown as out of office that invites nobody only marks an absence (R34);
+    Graph has no event type for it, unlike Google."""
+    if str(item.get("showAs") or "").lower() != "oof":
+        return EventKind.MEETING
+    invited = [a for a in item.get("attendees") or () if _address(a)]
+    alone = all(str(_address(a)).lower() == (organizer or "").lower() for a in invited)
+    return EventKind.OUT_OF_OFFICE if alone else EventKind.MEETING
 
 
 def _origin(item: Json) -> str | None:

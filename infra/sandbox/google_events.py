@@ -28,6 +28,7 @@ READ_ONLY_FIELDS = frozenset(
         "recurringEventId",
         "originalStartTime",
         "hangoutLink",
+        "eventType",  # chosen on insert, fixed after it (as Google does)
     }
 )
 
