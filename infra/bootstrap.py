@@ -30,6 +30,7 @@ from adapters.sql.channels import SqlChannels
 from adapters.sql.connection_list import SqlConnectionList
 from adapters.sql.connections import ConnectionRecord, SqlConnections
 from adapters.sql.directory import SqlDirectory
+from adapters.sql.explanations import SqlExplanations
 from adapters.sql.gauges import expose_store_gauges
 from adapters.sql.jobs import SqlJobs
 from adapters.sql.upkeep import SqlUpkeep
@@ -247,6 +248,7 @@ class Container:
             readiness={"database": self.probe_database, "broker": self.probe_broker},
             availability=self.live_availability(),
             rooms=self.account_rooms(),
+            explanations=SqlExplanations(self.engine),
             connection_list=SqlConnectionList(self.engine, self.clock),
             clock=self.clock,
         )

@@ -17,6 +17,7 @@ from adapters.directory_file import DirectoryFileError, read_directory_file
 from adapters.sql.accounts import AccountExists, AccountNotFound
 from adapters.sql.gauges import expose_store_gauges
 from infra.bootstrap import Container
+from infra.cli_explain import explain
 from infra.connect import ConnectError, connect_calendar
 from infra.db import (
     MigrationsPending,
@@ -79,6 +80,7 @@ def cli(ctx: click.Context) -> None:
 
 
 cli.add_command(dlq)
+cli.add_command(explain)
 
 
 @cli.group()

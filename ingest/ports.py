@@ -12,6 +12,7 @@ from adapters.sql.appointments import AppointmentFilter, AppointmentRecord
 from adapters.sql.channels import ChannelRecord
 from adapters.sql.connection_list import ConnectionFilter, ListedConnection
 from domain.clock import Clock, system_clock
+from domain.explanations import Explanation
 
 if TYPE_CHECKING:
     from adapters.calendar.rooms import Room
@@ -64,6 +65,13 @@ class ConnectionListing(Protocol):
         ...
 
 
+class ExplanationLookup(Protocol):
+    def explain(self, account_id: str, user_id: str, event_id: str) -> Explanation | None:
+        """What the last sync that saw the event made of it (R36); see
+        ``adapters.sql.explanations``. Raises ``NoSuchUser`` for a user the account lacks."""
+        ...
+
+
 #: A readiness probe raises when its dependency is not usable.
 ReadinessProbe = Callable[[], None]
 
@@ -87,5 +95,7 @@ class IngestPorts:
     known_accounts: KnownAccounts | None = None
     #: ``GET /api/v1/connections`` (R36); None answers 409 ``not_available``.
     connection_list: ConnectionListing | None = None
+    #: ``GET /api/v1/users/{id}/events/{id}/explanation`` (R36); None answers 409.
+    explanations: ExplanationLookup | None = None
     #: The time for signature freshness and anything else ingest decides by the clock.
     clock: Clock = system_clock
