@@ -25,6 +25,7 @@ from ingest.crm import SIGNATURE_HEADER
 from ingest.identifiers import ID_PATTERN
 from ingest.microsoft import MAX_VALIDATION_TOKEN
 from ingest.openapi_connections import list_connections
+from ingest.openapi_explanations import explain_event
 from ingest.openapi_schemas import (
     RESPONSES,
     SCHEMAS,
@@ -69,6 +70,7 @@ def _routes_document() -> dict[str, Any]:
             "/api/v1/users/{user_id}/availability": {"get": _user_availability()},
             "/api/v1/rooms": {"get": _list_rooms()},
             "/api/v1/connections": {"get": list_connections()},
+            "/api/v1/users/{user_id}/events/{event_id}/explanation": {"get": explain_event()},
             "/api/v1/users/{user_id}/connect": {"post": _connect_link()},
             "/api/v1/users/{user_id}/connection": {
                 "get": _connection_status(),
