@@ -17,7 +17,9 @@ from adapters.directory_file import DirectoryFileError, read_directory_file
 from adapters.sql.accounts import AccountExists, AccountNotFound
 from adapters.sql.gauges import expose_store_gauges
 from infra.bootstrap import Container
+from infra.cli_connections import connections
 from infra.cli_explain import explain
+from infra.cli_status import status
 from infra.connect import ConnectError, connect_calendar
 from infra.db import (
     MigrationsPending,
@@ -80,6 +82,8 @@ def cli(ctx: click.Context) -> None:
 
 
 cli.add_command(dlq)
+cli.add_command(connections)
+cli.add_command(status)
 cli.add_command(explain)
 
 
