@@ -36,9 +36,15 @@ class _Gunicorn(BaseApplication):
                 self.cfg.set(name, value)
         settings = self._container.settings
         self.cfg.set("bind", f"{settings.listen_host}:{settings.listen_port}")
+        if settings.http_workers is not None:
+            self.cfg.set("workers", settings.http_workers)
 
     def load(self) -> Flask:
         # Built in each worker after the fork: no connection is shared across processes.
+        # The master checked the schema before forking, so the engine's pool holds a
+        # connection every worker inherited: forget it here (without closing the master's
+        # socket), or two workers talk over one PostgreSQL connection at once (500s).
+        self._container.engine.dispose(close=False)
         return self._container.http_app()
 
 

@@ -47,6 +47,9 @@ class Settings:
     #: Where ``calsync worker`` and ``calsync scheduler`` serve ``/metrics`` (host, port);
     #: None: they serve none (the HTTP service always has its own ``/metrics``).
     metrics_listen: tuple[str, int] | None = None
+    #: gunicorn worker processes of ``calsync serve``; None: two per core. A container sees
+    #: its node's cores, not its CPU limit, so containers set it (``CALSYNC_HTTP_WORKERS``).
+    http_workers: int | None = None
 
     @property
     def uses_embedded_broker(self) -> bool:
@@ -95,11 +98,21 @@ class Settings:
                 if env.get("CALSYNC_METRICS_LISTEN")
                 else None
             ),
+            http_workers=_count(env, "CALSYNC_HTTP_WORKERS"),
         )
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
     return env.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _count(env: Mapping[str, str], name: str) -> int | None:
+    value = env.get(name, "").strip()
+    if not value:
+        return None
+    if not (value.isascii() and value.isdigit() and 0 < int(value) <= 256):
+        raise SettingsError(f"{name} must be a whole number from 1 to 256, got {value!r}")
+    return int(value)
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:

@@ -62,3 +62,15 @@ def test_console_logs_on_a_terminal_and_bad_format_refused(tmp_path: Path) -> No
     assert Settings.from_env(env, isatty=True).log_format == "console"
     with pytest.raises(SettingsError, match="CALSYNC_LOG_FORMAT"):
         Settings.from_env({**env, "CALSYNC_LOG_FORMAT": "xml"})
+
+
+def test_http_workers_are_two_per_core_unless_set(tmp_path: Path) -> None:
+    assert Settings.from_env({"CALSYNC_VAR_DIR": str(tmp_path)}).http_workers is None
+    chosen = Settings.from_env({"CALSYNC_VAR_DIR": str(tmp_path), "CALSYNC_HTTP_WORKERS": "3"})
+    assert chosen.http_workers == 3
+
+
+@pytest.mark.parametrize("workers", ["0", "-1", "two", "\u0663", "1000"])
+def test_a_bad_http_worker_count_names_the_variable(tmp_path: Path, workers: str) -> None:
+    with pytest.raises(SettingsError, match="CALSYNC_HTTP_WORKERS"):
+        Settings.from_env({"CALSYNC_VAR_DIR": str(tmp_path), "CALSYNC_HTTP_WORKERS": workers})
