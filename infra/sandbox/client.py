@@ -82,14 +82,19 @@ class SandboxAdminClient:
         time_zone: str = "UTC",
         working_hours: Json | None = None,
         client_id: str | None = None,
+        aliases: tuple[str, ...] = (),
     ) -> Json:
-        """Create a user with a calendar; the answer carries ``refresh_token`` and ``id``."""
+        """Create a user with a calendar; the answer carries ``refresh_token`` and ``id``.
+
+        ``aliases``: other addresses of the mailbox (Graph's ``proxyAddresses``).
+        """
         spec = {
             "email": email,
             "displayName": display_name,
             "timeZone": time_zone,
             "workingHours": working_hours,
             "client_id": client_id,
+            "aliases": list(aliases) or None,
         }
         return self._call("POST", "/users", {k: v for k, v in spec.items() if v is not None})
 

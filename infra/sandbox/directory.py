@@ -24,6 +24,8 @@ class Person:
     time_zone: str = "UTC"
     working_hours: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_WORKING_HOURS))
     id: str = field(default_factory=guid)
+    #: Other addresses that deliver to the mailbox (Graph's ``proxyAddresses``, ``smtp:``).
+    aliases: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form for the admin API."""
@@ -33,6 +35,7 @@ class Person:
             "displayName": self.display_name,
             "timeZone": self.time_zone,
             "workingHours": self.working_hours,
+            "aliases": list(self.aliases),
         }
 
 

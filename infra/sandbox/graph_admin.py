@@ -39,6 +39,7 @@ class GraphAdmin:
             display_name=spec.get("displayName") or email.split("@")[0],
             time_zone=spec.get("timeZone") or "UTC",
             working_hours=spec.get("workingHours") or dict(DEFAULT_WORKING_HOURS),
+            aliases=tuple(spec.get("aliases") or ()),
         )
         self.state.add_user(person)
         refresh = self.tokens.issue_refresh_token(

@@ -87,6 +87,8 @@ class GraphViews:
                 "displayName": owner.display_name,
                 "mail": owner.email,
                 "userPrincipalName": owner.email,
+                # As Exchange lists them: the primary in capitals, the others in lower case.
+                "proxyAddresses": [f"SMTP:{owner.email}", *(f"smtp:{a}" for a in owner.aliases)],
             }
         )
 

@@ -277,3 +277,17 @@ def test_a_calendar_under_one_of_the_users_aliases_is_attached(
     record = world.container.connections.for_user(ACCOUNT, "ann")
     assert record is not None
     assert record.id == result.connection_id
+
+
+def test_a_graph_mailbox_whose_proxy_address_is_the_user_is_attached(world: World) -> None:
+    # Given Ann's mailbox is known by another primary address, with hers among its
+    # proxyAddresses (R37: any address the provider says the calendar goes by)
+    world.container.directory.load(parse_directory(two_user_directory()))
+    admin = world.admins[Provider.MICROSOFT]
+    calendar = admin.create_user("a.k@example.org", aliases=("ann@example.com",))
+
+    result = world.connect(Provider.MICROSOFT, "ann", calendar["refresh_token"])
+
+    record = world.container.connections.for_user(ACCOUNT, "ann")
+    assert record is not None
+    assert record.id == result.connection_id
