@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import jsonschema
 import pytest
 import sqlalchemy as sa
 from flask.testing import FlaskClient
@@ -19,29 +20,19 @@ from adapters.sql.connection_list import ConnectionFilter, SqlConnectionList
 from adapters.sql.connections import SqlConnections, record_sync_progress
 from adapters.sql.directory import SqlDirectory
 from ingest import create_app
+from ingest.openapi_connections import LISTED_CONNECTION
 from ingest.ports import IngestPorts
 from tests.fakes import RecordingPublisher
+from tests.support.operations_world import USERS, directory, seed_connections
 
 #: The clock every store and the app read here: lag is measured against it.
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 CONNECTED = NOW - timedelta(days=30)
 
 
-def directory(account_id: str, user_ids: list[str]) -> dict[str, Any]:
-    users = [
-        {"id": u, "name": u.title(), "email": f"{u}@{account_id}.example", "time_zone": "UTC"}
-        for u in user_ids
-    ]
-    return {
-        "accounts": [
-            {"id": account_id, "name": account_id, "users": users, "companies": [], "contacts": []}
-        ]
-    }
-
-
 @pytest.fixture
 def connections(store: sa.Engine) -> SqlConnections:
-    for account_id, user_ids in {"a": ["ann", "bea", "cai", "dan"], "b": ["ann", "eve"]}.items():
+    for account_id, user_ids in USERS.items():
         SqlDirectory(store).load(parse_directory(directory(account_id, user_ids)))
     return SqlConnections(store, TokenCipher("test-key"), clock=lambda: NOW)
 
@@ -81,21 +72,10 @@ def finish_sync(store: sa.Engine, connection_id: str, generation: int, started: 
 
 
 @pytest.fixture
-def four_states(store: sa.Engine, connections: SqlConnections) -> None:
-    """a: ann active and synced, bea failing for 10 min, cai needs reconnect, dan disconnected;
-    b: ann active with a hint waiting 90 s, eve failing."""
-    ann = connect(connections, "a", "ann", "google")
-    finish_sync(store, ann, connections.acquire_lease(ann, "w", timedelta(minutes=1)) or 0, NOW)
-    bea = connect(connections, "a", "bea", "microsoft")
-    connections.request_sync(bea, received_at=NOW - timedelta(minutes=10))
-    connections.record_sync_failure(bea, "ProviderUnavailable: Graph answered 503")
-    cai = connect(connections, "a", "cai", "google")
-    connections.request_sync(cai, received_at=NOW - timedelta(hours=2))
-    connections.mark_needs_reconnect(cai, "invalid_grant")
-    connections.disconnect(connect(connections, "a", "dan", "microsoft"), now=NOW)
-    b_ann = connect(connections, "b", "ann", "microsoft")
-    connections.request_sync(b_ann, received_at=NOW - timedelta(seconds=90))
-    connections.record_sync_failure(connect(connections, "b", "eve", "google"), "boom")
+def four_states(store: sa.Engine) -> None:
+    """a: ann active, bea failing 10 min behind, cai needs reconnect 2 h behind, dan
+    disconnected; b: ann active 90 s behind, eve failing (``tests/support/operations_world``)."""
+    seed_connections(store, NOW)
 
 
 def auth(key: str) -> dict[str, str]:
@@ -105,6 +85,8 @@ def auth(key: str) -> dict[str, str]:
 def listed(client: FlaskClient, key: str, query: str = "") -> list[dict[str, Any]]:
     response = client.get(f"/api/v1/connections{query}", headers=auth(key))
     assert response.status_code == 200, response.get_json()
+    for item in response.get_json():  # as /openapi.json documents it
+        jsonschema.validate(item, LISTED_CONNECTION)
     return response.get_json()
 
 
@@ -120,7 +102,7 @@ def test_r36_lists_the_accounts_connections_with_status_last_sync_error_and_lag(
             "provider": "google",
             "status": "active",
             "connected_at": CONNECTED.isoformat(),
-            "last_synced_at": (NOW + timedelta(seconds=5)).isoformat(),
+            "last_synced_at": NOW.isoformat(),
             "last_error": None,
             "lag_seconds": 0,
         },
