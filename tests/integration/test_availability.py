@@ -362,8 +362,10 @@ def test_an_unreachable_provider_is_503(
         ({"from": "yesterday"}, "'from' must be an RFC 3339 date-time"),
         ({"to": "2026-13-01T00:00:00Z"}, "'to' must be an RFC 3339 date-time"),
         ({"from": "2026-10-22T00:00:00"}, "'from' needs a UTC offset"),
-        ({"from": "0001-01-01T00:00:00+01:00"}, "'from' must lie in the years 1970 to 2999"),
-        ({"to": "9999-12-31T23:00:00-05:00"}, "'to' must lie in the years 1970 to 2999"),
+        # No UTC instant at all: refused as every read route refuses it (issue 15, item 4)
+        ({"from": "0001-01-01T00:00:00+01:00"}, "'from' lies beyond the years 1 to 9999 in UTC"),
+        ({"to": "9999-12-31T23:00:00-05:00"}, "'to' lies beyond the years 1 to 9999 in UTC"),
+        ({"from": "1969-12-31T00:00:00Z"}, "'from' must lie in the years 1970 to 2999"),
         ({"slot": "abc"}, "'slot' must be a whole number"),
         ({"slot": "0"}, "'slot' must be a whole number from 5 to 1440"),
         ({"slot": "4"}, "'slot' must be a whole number from 5 to 1440"),
