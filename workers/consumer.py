@@ -47,6 +47,9 @@ class QueueConsumer(ConsumerMixin):
     ) -> None:
         if prefetch < 1:
             raise ValueError("prefetch must be at least 1 (0 would mean unlimited)")
+        # A URL may list a cluster's nodes, separated by ';': kombu's failover list. A lost
+        # or refused connection moves to the next node at once; the waits below begin only
+        # once every node has refused in a row.
         self.connection = Connection(connection_url, connect_timeout=5)
         self.queue_name = queue_name
         self.prefetch = prefetch
@@ -117,7 +120,11 @@ class QueueConsumer(ConsumerMixin):
     ) -> None:
         self._channel = channel
         self.consuming.set()
-        log.info("consuming", queue=self.queue_name, prefetch=self.prefetch)
+        # Which node: with a cluster's nodes in the URL, kombu takes the next one whenever
+        # the connection is lost or refused (as_uri() leaves the password out).
+        log.info(
+            "consuming", queue=self.queue_name, prefetch=self.prefetch, broker=connection.as_uri()
+        )
 
     @contextlib.contextmanager
     def consumer_context(self, **kwargs: Any) -> Iterator[Any]:
