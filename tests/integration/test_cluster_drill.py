@@ -501,17 +501,19 @@ class Load:
 # -- what happened -------------------------------------------------------------------------
 
 
-def longest_503_stretch(attempts: list[Attempt]) -> tuple[float, int]:
-    """The longest time from a first 503 to the next 2xx answer, and all 503s (one kind)."""
-    longest, opened, count = 0.0, None, 0
+def longest_503_stretch(attempts: list[Attempt]) -> tuple[float, int, int]:
+    """The longest time from a first 503 (or no answer in 10 s) to the next 2xx answer, the
+    503s and the requests never answered (one kind)."""
+    longest, opened, count, unanswered = 0.0, None, 0, 0
     for attempt in sorted(attempts, key=lambda a: a.sent):
         if attempt.status in {0, 503}:
-            count += 1
+            count += attempt.status == 503
+            unanswered += attempt.status == 0
             opened = attempt.sent if opened is None else opened
         elif opened is not None:
             longest = max(longest, attempt.answered - opened)
             opened = None
-    return longest, count
+    return longest, count, unanswered
 
 
 def epoch(record: dict[str, Any]) -> float:
@@ -526,6 +528,7 @@ class QueueFigures:
     duplicated: int
     extra: int
     responses_503: int
+    unanswered: int
     longest_503: float
     consumer_reconnect: float | None
     consumer_recovery: float | None
@@ -540,7 +543,8 @@ class QueueFigures:
         return (
             f"  {self.queue:5} 2xx sent {self.sent_2xx}, found {self.found}, duplicated "
             f"{self.duplicated} (extra, answered 503 yet queued: {self.extra}); 503s "
-            f"{self.responses_503}, longest 503 stretch {self.longest_503:.1f} s; consumer "
+            f"{self.responses_503}, unanswered {self.unanswered}, longest 503 stretch "
+            f"{self.longest_503:.1f} s; consumer "
             f"{reconnect}, first delivery handled {recovery} after the stop"
         )
 
@@ -695,7 +699,7 @@ def run_phase(world: World, phase: str, how: str) -> PhaseReport:
     figures = {}
     for kind, queue in (("hint", topology.SYNC.name), ("save", topology.CRM.name)):
         attempts = [a for a in load.attempts if a.kind == kind]
-        longest, count = longest_503_stretch(attempts)
+        longest, count, unanswered = longest_503_stretch(attempts)
         reconnect, recovery = consumer_times(world.workers[queue], queue, stopped_at)
         if kind == "hint":
             found = sum(1 for t in hint_2xx if handled_hints[t] > 0)
@@ -708,7 +712,7 @@ def run_phase(world: World, phase: str, how: str) -> PhaseReport:
             extra = 0  # a save retried after a 503 keeps its message id: absorbed, not extra
             sent = len(save_ids)
         figures[kind] = QueueFigures(
-            queue, sent, found, duplicated, extra, count, longest, reconnect, recovery
+            queue, sent, found, duplicated, extra, count, unanswered, longest, reconnect, recovery
         )
     assert figures["hint"].found == figures["hint"].sent_2xx
     assert figures["save"].found == figures["save"].sent_2xx
