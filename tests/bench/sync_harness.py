@@ -58,6 +58,7 @@ APPOINTMENT_TABLES = (
     "appointment_participants",
     "appointment_rooms",
     "event_links",
+    "event_explanations",  # only deletes here: every benchmark event is synced
 )
 #: Events start this far ahead, inside R9's window (today .. three months on).
 FIRST_START = timedelta(days=2)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import sqlalchemy as sa
 from flask.testing import FlaskClient
@@ -32,6 +33,7 @@ from domain.model import Provider
 from infra.sandbox.client import SandboxAdminClient
 from infra.sandbox.server import SandboxServer
 from ingest import create_app
+from ingest.openapi_explanations import EXPLANATION
 from ingest.ports import IngestPorts
 from tests.factories import article_directory
 from tests.fakes import RecordingPublisher
@@ -158,6 +160,8 @@ def test_every_event_a_sync_sees_explains_itself_over_http_and_the_cli(
     seen = (synced, colleagues, alone, absence)
     answers = {event_id: world.explain(event_id) for event_id in seen}
     assert {response.status_code for response in answers.values()} == {200}
+    for response in answers.values():  # as /openapi.json documents them
+        jsonschema.validate(response.get_json(), EXPLANATION)
     (appointment,) = SqlAppointments(store).list("exempel", AppointmentFilter(limit=100))
     assert answers[synced].get_json() == {
         "event_id": synced,
