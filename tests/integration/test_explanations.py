@@ -149,9 +149,8 @@ def test_every_event_a_sync_sees_explains_itself_over_http_and_the_cli(
     synced = world.event("Offer review", "karl@exempel.se", "boss@kund.se")
     colleagues = world.event("Team lunch", "karl@exempel.se", "johanna.svennson@exempel.se")
     alone = world.event("Think")
-    absence = world.event(
-        "Away", **({"eventType": "outOfOffice"} if world.google else {"showAs": "oof"})
-    )
+    away: dict[str, Any] = {"eventType": "outOfOffice"} if world.google else {"showAs": "oof"}
+    absence = world.event("Away", **away)
 
     # When the calendar is synced
     world.sync()
