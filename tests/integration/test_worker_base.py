@@ -443,7 +443,7 @@ def test_json_nested_deeper_than_the_stack_is_undecodable_not_a_crash(
     assert (row["reason"], row["attempts"], row["error_class"]) == (
         "undecodable",
         1,
-        "RecursionError",
+        "adapters.broker.envelope.EnvelopeError",  # the envelope names what it could not read
     )
     assert row["body"] == body
 
