@@ -15,6 +15,7 @@ from gunicorn.app.base import BaseApplication
 from sqlalchemy.engine import make_url
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from adapters.broker.addresses import shown as shown_broker_url
 from infra.bootstrap import Container
 from infra.gunicorn_worker import json_error_body
 from workers.runner import run_workers
@@ -110,7 +111,7 @@ def run_single_machine(container: Container) -> None:
         "calsync running",
         url=f"http://{settings.listen_host}:{server.port}",
         database=_safe_url(settings.database_url),
-        broker=_safe_url(settings.broker_url),
+        broker=shown_broker_url(settings.broker_url),
     )
     server.serve_forever()
     workers.join(timeout=30)  # in-flight messages finish (run_workers' grace period)
