@@ -44,7 +44,7 @@ from ingest import create_app
 from ingest.calendar_reads import AccountRooms, LiveAvailability
 from ingest.channel_cache import CachedChannels
 from ingest.ports import IngestPorts
-from workers.base import Worker
+from workers.base import Handler, Worker
 from workers.calendar_sync import CalendarSyncer
 from workers.channel_upkeep import ChannelEndpoints, ChannelKeeper
 from workers.connections import LifecycleHandler
@@ -206,20 +206,23 @@ class Container:
     def workers(self, queues: Sequence[str] = ()) -> list[Runnable]:
         """The consumers of ``queues`` (every queue with a handler when empty)."""
         url = self.settings.broker_url
+
+        def worker(queue: topology.WorkQueue, handler: Callable[[], Handler]) -> Runnable:
+            return Worker(url, queue, handler(), clock=self.clock)
+
         available: dict[str, Callable[[], Runnable]] = {
-            topology.SYNC.name: lambda: Worker(url, topology.SYNC, SyncHandler(self.syncer())),
-            topology.CONNECTIONS.name: lambda: Worker(
-                url,
+            topology.SYNC.name: lambda: worker(topology.SYNC, lambda: SyncHandler(self.syncer())),
+            topology.CONNECTIONS.name: lambda: worker(
                 topology.CONNECTIONS,
-                LifecycleHandler(self.channel_keeper(), self.connections),
+                lambda: LifecycleHandler(self.channel_keeper(), self.connections),
             ),
-            topology.CRM.name: lambda: Worker(
-                url, topology.CRM, CrmHandler(self.engine, clock=self.clock)
+            topology.CRM.name: lambda: worker(
+                topology.CRM, lambda: CrmHandler(self.engine, clock=self.clock)
             ),
-            topology.WRITEBACK.name: lambda: Worker(
-                url, topology.WRITEBACK, self.writeback_handler()
+            topology.WRITEBACK.name: lambda: worker(topology.WRITEBACK, self.writeback_handler),
+            topology.DEAD_LETTER_QUEUE: lambda: DeadLetterParker(
+                url, self.engine, clock=self.clock
             ),
-            topology.DEAD_LETTER_QUEUE: lambda: DeadLetterParker(url, self.engine),
             # Not a queue: publishes the outbox (calendar write requests) with confirms.
             OutboxRelay.queue_name: self.outbox_relay,
         }
@@ -241,6 +244,7 @@ class Container:
     def ingest_ports(self) -> IngestPorts:
         return IngestPorts(
             accounts=self.accounts,
+            known_accounts=self.accounts,
             appointments=self.appointments,
             publisher=self.publisher,
             channels=CachedChannels(self.channels),

@@ -206,8 +206,11 @@ CONNECTION_STATUS = _object(
         "user_id": _STRING,
         "provider": _PROVIDER,
         "status": {
-            "enum": ["active", "needs_reconnect", "disconnected"],
-            "description": "needs_reconnect: the provider refused the grant, connect again",
+            "enum": ["active", "failing", "needs_reconnect", "disconnected"],
+            "description": (
+                "failing: the last sync failed (last_error says why; it is retried); "
+                "needs_reconnect: the provider refused the grant, connect again"
+            ),
         },
         "connected_at": {**_INSTANT, "description": "start of the synced window (R9)"},
         "last_synced_at": _OPTIONAL_INSTANT,
