@@ -15,13 +15,16 @@ from adapters.broker import topology
 from adapters.broker.declare import declare_topology
 from adapters.broker.factory import publisher_for
 from adapters.broker.publisher import Publisher
-from adapters.calendar.availability import CalendarBusyTimes
-from adapters.calendar.factory import CalendarSources
-from adapters.calendar.push import PushChannels, PushChannelSet
-from adapters.calendar.rooms import CalendarRooms
+from adapters.calendar.factory import (
+    CalendarBusyTimes,
+    CalendarRooms,
+    CalendarSources,
+    CalendarWriters,
+    PushChannelSet,
+)
+from adapters.calendar.push import PushChannels
 from adapters.calendar.source import Credentials
 from adapters.calendar.stored import StoredTokens
-from adapters.calendar.writes import CalendarWriters
 from adapters.crypto import TokenCipher
 from adapters.sql.accounts import SqlAccounts
 from adapters.sql.appointments import SqlAppointments

@@ -20,7 +20,7 @@ import hmac
 import secrets
 from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 from urllib.parse import urlencode
 
 import structlog
@@ -32,6 +32,7 @@ from adapters.sql.connection_status import CalendarUser, ConnectionStatus, SqlCo
 from adapters.sql.oauth_attempts import AttemptRefused, SqlOAuthAttempts, secret_hash
 from domain.model import Provider
 from infra.connect import (
+    ConnectContainer,
     ConnectError,
     connect_calendar,
     disconnect_calendar,
@@ -43,9 +44,6 @@ from ingest.connection_ports import (
     ConnectionFailure,
     ConnectLink,
 )
-
-if TYPE_CHECKING:
-    from infra.bootstrap import Container
 
 log = structlog.get_logger("calsync.browser_connect")
 
@@ -74,7 +72,7 @@ class BrowserConnect:
 
     def __init__(
         self,
-        container: Container,
+        container: ConnectContainer,
         clients: Mapping[Provider, OAuthClient] | None = None,
     ) -> None:
         self._container = container

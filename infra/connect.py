@@ -28,35 +28,73 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import sqlalchemy as sa
 import structlog
 
 from adapters.broker import topology
 from adapters.broker.envelope import Envelope, MessageType
-from adapters.broker.publisher import PublishFailed
+from adapters.broker.publisher import Publisher, PublishFailed
 from adapters.calendar.errors import (
     AuthorizationRevoked,
     CalendarSourceError,
     ProviderRejected,
     ProviderUnavailable,
 )
-from adapters.calendar.push import PushChannels, push_channels_for
+from adapters.calendar.factory import push_channels_for
+from adapters.calendar.push import PushChannels
 from adapters.calendar.source import Credentials
 from adapters.calendar.stored import StoredTokens, StoredTokensError
+from adapters.crypto import TokenCipher
 from adapters.oauth_owner import calendar_owner_addresses
+from adapters.sql.channels import SqlChannels
 from adapters.sql.connection_status import CalendarUser, SqlConnectionStatus
-from adapters.sql.connections import ConnectionRecord
+from adapters.sql.connections import ConnectionRecord, SqlConnections
 from adapters.sql.tables import accounts
+from domain.clock import Clock
 from domain.emails import normalise_email
 from domain.model import Provider
 from infra.credentials import credentials_for
 from infra.settings import Settings
-from workers.channel_upkeep import close_quietly
+from workers.channel_upkeep import ChannelKeeper, close_quietly
 
-if TYPE_CHECKING:
-    from infra.bootstrap import Container
+
+class ConnectContainer(Protocol):
+    """What connecting a calendar needs of the process's composition root.
+
+    ``infra.bootstrap.Container`` is one; naming only what is used here keeps this module
+    from importing the container, which imports it back (through ``infra.browser_connect``).
+    """
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def engine(self) -> sa.Engine: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def cipher(self) -> TokenCipher: ...
+
+    @property
+    def connections(self) -> SqlConnections: ...
+
+    @property
+    def channels(self) -> SqlChannels: ...
+
+    @property
+    def publisher(self) -> Publisher: ...
+
+    @property
+    def push_channels(self) -> Callable[[str], PushChannels]: ...
+
+    def channel_keeper(
+        self, push_channels_for: Callable[[str], PushChannels] | None = None
+    ) -> ChannelKeeper: ...
+
 
 log = structlog.get_logger("calsync.connect")
 
@@ -119,7 +157,7 @@ def missing_oauth_settings(settings: Settings, provider: Provider) -> list[str]:
 
 
 def connect_calendar(
-    container: Container,
+    container: ConnectContainer,
     *,
     provider: Provider | str,
     account_id: str,
@@ -168,7 +206,7 @@ def connect_calendar(
 
 
 def _connect(
-    container: Container,
+    container: ConnectContainer,
     channels: PushChannels,
     *,
     provider: Provider,
@@ -295,7 +333,7 @@ def _provider_failures(name: str, endpoint: str, step: str) -> Iterator[None]:
 
 
 def _stored_credentials(
-    container: Container, previous: ConnectionRecord, email: str
+    container: ConnectContainer, previous: ConnectionRecord, email: str
 ) -> Credentials | None:
     """The credentials the connection had before this connect, to stop its old channels."""
     try:
@@ -309,7 +347,7 @@ def _stored_credentials(
 
 
 def _stop_old_channels(
-    container: Container,
+    container: ConnectContainer,
     channels: PushChannels,
     provider: Provider,
     connection_id: str,
@@ -347,7 +385,7 @@ def _close_at_provider(
 
 
 def _open_channel(
-    container: Container,
+    container: ConnectContainer,
     channels: PushChannels,
     record: ConnectionRecord,
     credentials: Credentials,
@@ -362,7 +400,7 @@ def _open_channel(
     return opened.id, opened.expires_at, None
 
 
-def _queue_initial_sync(container: Container, record: ConnectionRecord) -> None:
+def _queue_initial_sync(container: ConnectContainer, record: ConnectionRecord) -> None:
     envelope = Envelope(
         type=MessageType.SYNC_REQUESTED,
         account_id=record.account_id,
@@ -398,7 +436,7 @@ class DisconnectResult:
 
 
 def disconnect_calendar(
-    container: Container,
+    container: ConnectContainer,
     *,
     account_id: str,
     user_id: str,

@@ -1,23 +1,21 @@
-"""Busy times of a user's calendar, live from the provider (R28): the port and its factory.
+"""Busy times of a user's calendar, live from the provider (R28): the port.
 
 Google: ``freebusy.query`` on the user's ``primary`` calendar (PROVIDERS.md A5).
 Graph: ``POST /users/{user}/calendar/getSchedule`` for the user's own address (B7).
 What is free is decided elsewhere (``domain.availability.free_slots``); an adapter only
 reports when the provider says the user is busy. Nothing is cached: every call asks.
 
-Like ``adapters.calendar.factory``, importing this module loads no client library.
+``adapters.calendar.factory`` makes the adapters; this module imports none of them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
-from adapters.calendar.reads import ByProvider
 from adapters.calendar.source import Credentials, RefreshedTokens
 from domain.availability import Interval
-from domain.model import Provider
 
 
 @dataclass(frozen=True)
@@ -52,25 +50,3 @@ class BusyTimes(Protocol):
     def close(self) -> None:
         """Release cached clients and threads; the object must not be used afterwards."""
         ...
-
-
-def busy_times_for(provider: Provider | str, **options: Any) -> BusyTimes:
-    """New busy-time reader for ``provider`` (``retry``, ``timeout``... as the sources take).
-
-    Raises:
-        ValueError: an unknown provider.
-    """
-    if Provider(provider) is Provider.GOOGLE:
-        from adapters.calendar.availability_google import GoogleBusyTimes  # noqa: PLC0415
-
-        return GoogleBusyTimes(**options)
-    from adapters.calendar.availability_graph import GraphBusyTimes  # noqa: PLC0415
-
-    return GraphBusyTimes(**options)
-
-
-class CalendarBusyTimes(ByProvider[BusyTimes]):
-    """One long-lived ``BusyTimes`` per provider, made on first use."""
-
-    def __init__(self, options: dict[Provider, dict[str, Any]] | None = None) -> None:
-        super().__init__(busy_times_for, options)

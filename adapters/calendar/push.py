@@ -8,18 +8,16 @@ in ``clientState``. Graph calls our notification and lifecycle URLs with a valid
 handshake before it answers the POST, so those URLs must be up and answering.
 
 Every vendor error leaves as one of ``adapters.calendar.errors`` (STYLE-ANCHORS lesson 10).
-Like ``adapters.calendar.factory``, importing this module loads no client library.
+``adapters.calendar.factory`` makes the adapters; this module imports none of them.
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from adapters.calendar.source import Credentials, RefreshedTokens
-from domain.model import Provider
 
 #: Longest channel id Google accepts.
 MAX_GOOGLE_CHANNEL_ID = 64
@@ -106,43 +104,3 @@ class PushChannels(Protocol):
     def shutdown(self) -> None:
         """Release cached clients and threads; the object must not be used afterwards."""
         ...
-
-
-def push_channels_for(provider: Provider | str, **options: Any) -> PushChannels:
-    """New push channels for ``provider`` (``retry``, ``timeout``... as the sources take).
-
-    Raises:
-        ValueError: an unknown provider.
-    """
-    if Provider(provider) is Provider.GOOGLE:
-        from adapters.calendar.push_google import GooglePushChannels  # noqa: PLC0415
-
-        return GooglePushChannels(**options)
-    from adapters.calendar.push_graph import GraphPushChannels  # noqa: PLC0415
-
-    return GraphPushChannels(**options)
-
-
-class PushChannelSet:
-    """One long-lived push-channel adapter per provider, made on first use.
-
-    Callable, so it can be passed where a ``provider -> PushChannels`` function is wanted.
-    """
-
-    def __init__(self) -> None:
-        self._adapters: dict[Provider, PushChannels] = {}
-        self._lock = threading.Lock()
-
-    def __call__(self, provider: Provider | str) -> PushChannels:
-        key = Provider(provider)
-        with self._lock:
-            if key not in self._adapters:
-                self._adapters[key] = push_channels_for(key)
-            return self._adapters[key]
-
-    def shutdown(self) -> None:
-        """Shut down every adapter made so far."""
-        with self._lock:
-            adapters, self._adapters = list(self._adapters.values()), {}
-        for adapter in adapters:
-            adapter.shutdown()

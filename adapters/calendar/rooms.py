@@ -1,18 +1,17 @@
-"""Bookable rooms of a user's organisation, live from the provider: the port and its factory.
+"""Bookable rooms of a user's organisation, live from the provider: the port.
 
 Google: the Admin SDK Directory ``resources.calendars.list`` of ``my_customer``
 (PROVIDERS.md A4; it needs a grant that may read the Workspace's resources). Graph:
 ``GET /places/microsoft.graph.room`` (B7; ``Place.Read.All``). Every page is read.
 
-Like ``adapters.calendar.factory``, importing this module loads no client library.
+``adapters.calendar.factory`` makes the adapters; this module imports none of them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
-from adapters.calendar.reads import ByProvider
 from adapters.calendar.source import Credentials, RefreshedTokens
 from domain.model import Provider
 
@@ -67,25 +66,3 @@ class RoomList(Protocol):
     def close(self) -> None:
         """Release cached clients and threads; the object must not be used afterwards."""
         ...
-
-
-def room_list_for(provider: Provider | str, **options: Any) -> RoomList:
-    """New room list for ``provider`` (``page_size``, ``retry``... as the adapters take).
-
-    Raises:
-        ValueError: an unknown provider.
-    """
-    if Provider(provider) is Provider.GOOGLE:
-        from adapters.calendar.rooms_google import GoogleRooms  # noqa: PLC0415
-
-        return GoogleRooms(**options)
-    from adapters.calendar.rooms_graph import GraphRooms  # noqa: PLC0415
-
-    return GraphRooms(**options)
-
-
-class CalendarRooms(ByProvider[RoomList]):
-    """One long-lived ``RoomList`` per provider, made on first use."""
-
-    def __init__(self, options: dict[Provider, dict[str, Any]] | None = None) -> None:
-        super().__init__(room_list_for, options)

@@ -16,12 +16,11 @@ Errors are those of ``adapters.calendar.errors``: ``ProviderUnavailable`` (retry
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from adapters.calendar.errors import CalendarSourceError
-from adapters.calendar.reads import ByProvider
 from adapters.calendar.source import Credentials, RefreshedTokens
-from domain.model import EventVersion, Provider, Timing
+from domain.model import EventVersion, Timing
 
 #: Key of our appointment id in Google's ``extendedProperties.private``; Graph carries it as
 #: the event's ``transactionId`` (``transaction_id``). The sync reads either back, so an event
@@ -122,25 +121,3 @@ class CalendarWriter(Protocol):
         ...
 
     def close(self) -> None: ...
-
-
-def writer_for(provider: Provider | str, **options: Any) -> CalendarWriter:
-    """A new calendar writer for ``provider`` (``retry``... as its constructor takes).
-
-    Raises:
-        ValueError: an unknown provider.
-    """
-    if Provider(provider) is Provider.GOOGLE:
-        from adapters.calendar.google_write import GoogleCalendarWriter  # noqa: PLC0415
-
-        return GoogleCalendarWriter(**options)
-    from adapters.calendar.graph_write import GraphCalendarWriter  # noqa: PLC0415
-
-    return GraphCalendarWriter(**options)
-
-
-class CalendarWriters(ByProvider[CalendarWriter]):
-    """One long-lived writer per provider, made on first use (writers cache per-user clients)."""
-
-    def __init__(self, options: dict[Provider, dict[str, Any]] | None = None) -> None:
-        super().__init__(writer_for, options)

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from adapters.calendar import AuthorizationRevoked, ProviderRejected
-from adapters.calendar.push import PushChannels, push_channels_for
+from adapters.calendar.factory import push_channels_for
+from adapters.calendar.push import PushChannels
 from domain.model import Provider
 from infra.sandbox.client import SandboxAdminClient
 from infra.sandbox.server import SandboxServer

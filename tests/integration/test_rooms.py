@@ -15,7 +15,8 @@ import sqlalchemy as sa
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from adapters.calendar.rooms import Room, room_list_for
+from adapters.calendar.factory import room_list_for
+from adapters.calendar.rooms import Room
 from adapters.calendar.stored import StoredTokens
 from domain.model import Provider
 from infra.bootstrap import Container
