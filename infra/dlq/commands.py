@@ -12,16 +12,18 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import structlog
 
 from adapters.sql import dead_letters
 from adapters.sql.dead_letters import Filters
-from infra.bootstrap import Container
 from infra.dlq import render, service
 from workers.republish import KombuRepublisher
+
+if TYPE_CHECKING:  # the container builds the console, which reuses this package's service
+    from infra.bootstrap import Container
 
 log = structlog.get_logger("calsync.dlq")
 
@@ -194,25 +196,9 @@ def list_letters(container: Container, limit: int, as_json: bool, **options: Any
 def show(container: Container, letter_id: int, as_json: bool) -> None:
     """One dead letter: where it failed and why, its headers and body, and every failure of
     its message (a message replayed and dead again has a letter per death)."""
-    with container.engine.connect() as conn:
-        row = dead_letters.get(conn, letter_id)
-        if row is None:
-            raise DlqFailed(f"no dead letter {letter_id}")
-        failures = (
-            dead_letters.failures_of(conn, row["message_id"])
-            if row["message_id"]
-            else [{k: v for k, v in row.items() if k not in ("headers", "body")}]
-        )
-        history = dead_letters.audit_of(conn, letter_id)
-    headers = render.headers_view(row["headers"])
-    document = {
-        **{k: v for k, v in row.items() if k not in ("headers", "body")},
-        "headers": headers,
-        "body": render.body_view(bytes(row["body"])),
-        "failures": failures,
-        "broker_deaths": headers.get("x-death") or [],
-        "history": history,
-    }
+    document = service.letter_document(container.engine, letter_id)
+    if document is None:
+        raise DlqFailed(f"no dead letter {letter_id}")
     if as_json:
         click.echo(render.to_json(document))
         return

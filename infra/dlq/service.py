@@ -27,6 +27,7 @@ from adapters.broker.envelope import Envelope, EnvelopeError
 from adapters.redaction import redact_text
 from adapters.sql import dead_letters
 from adapters.sql.dead_letters import AuditEntry
+from infra.dlq import render
 from workers import retry
 from workers.errors import RepublishFailed
 from workers.republish import OutgoingMessage, Republisher
@@ -301,6 +302,30 @@ def purge(
         per_queue=dict(outcome.per_queue()),
     )
     return outcome
+
+
+def letter_document(engine: sa.Engine, letter_id: int) -> dict[str, Any] | None:
+    """What ``calsync dlq show`` shows (and the console's letter page): the row, its
+    headers and body with secrets redacted, every death of its message, what was done."""
+    with engine.connect() as conn:
+        row = dead_letters.get(conn, letter_id)
+        if row is None:
+            return None
+        failures = (
+            dead_letters.failures_of(conn, row["message_id"])
+            if row["message_id"]
+            else [{k: v for k, v in row.items() if k not in ("headers", "body")}]
+        )
+        history = dead_letters.audit_of(conn, letter_id)
+    headers = render.headers_view(row["headers"])
+    return {
+        **{k: v for k, v in row.items() if k not in ("headers", "body")},
+        "headers": headers,
+        "body": render.body_view(bytes(row["body"])),
+        "failures": failures,
+        "broker_deaths": headers.get("x-death") or [],
+        "history": history,
+    }
 
 
 def replays_before(row: Mapping[str, Any]) -> int:
