@@ -23,9 +23,9 @@ from msgraph.generated.users.item.user_item_request_builder import UserItemReque
 from adapters.calendar.errors import ProviderUnavailable
 from adapters.calendar.google import build_session, close_session
 from adapters.calendar.google_errors import call_google
-from adapters.calendar.graph import GraphRuntime
-from adapters.calendar.graph_auth import DEFAULT_SCOPE
-from adapters.calendar.graph_http import translate_api_error
+from adapters.calendar.graph.auth import DEFAULT_SCOPE
+from adapters.calendar.graph.http import translate_api_error
+from adapters.calendar.graph.source import GraphRuntime
 from adapters.calendar.retry import RetryPolicy
 from adapters.calendar.source import Credentials
 from domain.model import Provider

@@ -38,7 +38,7 @@ def source_for(provider: Provider | str, **options: Any) -> CalendarSource:
         from adapters.calendar.google import GoogleCalendarSource  # noqa: PLC0415
 
         return GoogleCalendarSource(**options)
-    from adapters.calendar.graph import GraphCalendarSource  # noqa: PLC0415
+    from adapters.calendar.graph.source import GraphCalendarSource  # noqa: PLC0415
 
     return GraphCalendarSource(**options)
 
@@ -88,7 +88,7 @@ def writer_for(provider: Provider | str, **options: Any) -> CalendarWriter:
         from adapters.calendar.google_write import GoogleCalendarWriter  # noqa: PLC0415
 
         return GoogleCalendarWriter(**options)
-    from adapters.calendar.graph_write import GraphCalendarWriter  # noqa: PLC0415
+    from adapters.calendar.graph.write import GraphCalendarWriter  # noqa: PLC0415
 
     return GraphCalendarWriter(**options)
 
@@ -110,7 +110,7 @@ def busy_times_for(provider: Provider | str, **options: Any) -> BusyTimes:
         from adapters.calendar.availability_google import GoogleBusyTimes  # noqa: PLC0415
 
         return GoogleBusyTimes(**options)
-    from adapters.calendar.availability_graph import GraphBusyTimes  # noqa: PLC0415
+    from adapters.calendar.graph.availability import GraphBusyTimes  # noqa: PLC0415
 
     return GraphBusyTimes(**options)
 
@@ -132,7 +132,7 @@ def room_list_for(provider: Provider | str, **options: Any) -> RoomList:
         from adapters.calendar.rooms_google import GoogleRooms  # noqa: PLC0415
 
         return GoogleRooms(**options)
-    from adapters.calendar.rooms_graph import GraphRooms  # noqa: PLC0415
+    from adapters.calendar.graph.rooms import GraphRooms  # noqa: PLC0415
 
     return GraphRooms(**options)
 
@@ -154,7 +154,7 @@ def push_channels_for(provider: Provider | str, **options: Any) -> PushChannels:
         from adapters.calendar.push_google import GooglePushChannels  # noqa: PLC0415
 
         return GooglePushChannels(**options)
-    from adapters.calendar.push_graph import GraphPushChannels  # noqa: PLC0415
+    from adapters.calendar.graph.push import GraphPushChannels  # noqa: PLC0415
 
     return GraphPushChannels(**options)
 

@@ -31,7 +31,7 @@ from tests.support.calendar_sandbox import QUICK_RETRY, Harness, harness_for, sy
 with warnings.catch_warnings():
     # msgraph-sdk's generated code warns about its own deprecated classes when imported.
     warnings.simplefilter("ignore", DeprecationWarning)
-    from adapters.calendar.graph_write import GraphCalendarWriter
+    from adapters.calendar.graph.write import GraphCalendarWriter
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

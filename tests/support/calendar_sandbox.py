@@ -24,7 +24,7 @@ from infra.sandbox.server import SandboxServer
 with warnings.catch_warnings():
     # msgraph-sdk's generated code warns about its own deprecated classes when imported.
     warnings.simplefilter("ignore", DeprecationWarning)
-    from adapters.calendar.graph import GraphCalendarSource
+    from adapters.calendar.graph.source import GraphCalendarSource
 
 Json = dict[str, Any]
 

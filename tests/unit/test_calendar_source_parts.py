@@ -10,10 +10,10 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from adapters.calendar.errors import AuthorizationRevoked, CursorExpired
-from adapters.calendar.event_loop import LoopThread
 from adapters.calendar.fake import FakeCalendarSource
 from adapters.calendar.google_mapping import google_event
-from adapters.calendar.graph_mapping import graph_event
+from adapters.calendar.graph.event_loop import LoopThread
+from adapters.calendar.graph.mapping import graph_event
 from adapters.calendar.retry import RetryPolicy, parse_retry_after
 from adapters.calendar.sessions import SessionCache
 from adapters.calendar.source import UNKNOWN_VERSION_TIME, Credentials

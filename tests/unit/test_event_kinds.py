@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from adapters.calendar.google_mapping import google_event
-from adapters.calendar.graph_mapping import graph_event
+from adapters.calendar.graph.mapping import graph_event
 from domain.model import EventKind
 
 GOOGLE_TIMES = {

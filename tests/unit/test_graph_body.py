@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from adapters.calendar.graph_body import body_update, html_body, our_text
+from adapters.calendar.graph.body import body_update, html_body, our_text
 
 OUTLOOK = (
     "<html><head><meta charset='utf-8'></head><body>\n"

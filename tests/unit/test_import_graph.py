@@ -13,7 +13,7 @@ PACKAGES = ("domain", "adapters", "infra", "ingest", "workers")
 
 def _graph() -> dict[str, set[str]]:
     graph = grimp.build_graph(*PACKAGES, include_external_packages=False, cache_dir=None)
-    return {module: set(graph.find_modules_directly_imported_by(module)) for module in graph.modules}
+    return {module: graph.find_modules_directly_imported_by(module) for module in graph.modules}
 
 
 def strongly_connected(edges: Mapping[str, Iterable[str]]) -> list[list[str]]:

@@ -6,7 +6,7 @@ commit, the retry gets the first event back instead of making a second one. Shou
 first event say something else than the draft (the CRM changed in between), one PATCH
 brings it up to date. An update reads the event first: it must know who was added in the
 calendar (R24), what Outlook put in the body, and whether the event is gone (R13); then it
-PATCHes only what differs, or sends nothing (R25). What to send is ``graph_draft``'s job.
+PATCHes only what differs, or sends nothing (R25). What to send is ``draft``'s job.
 
 Every request asks for UTC times and immutable ids, as the delta rounds do, so the id we
 return is the one the sync sees and the answer maps to the very ``EventVersion`` the sync
@@ -29,8 +29,8 @@ from msgraph.generated.users.item.events.item.event_item_request_builder import 
 )
 
 from adapters.calendar.errors import CalendarSourceError
-from adapters.calendar.graph_auth import DEFAULT_SCOPE
-from adapters.calendar.graph_calls import (
+from adapters.calendar.graph.auth import DEFAULT_SCOPE
+from adapters.calendar.graph.calls import (
     ErrorHook,
     GraphCalls,
     Json,
@@ -38,9 +38,9 @@ from adapters.calendar.graph_calls import (
     Tally,
     json_request,
 )
-from adapters.calendar.graph_draft import Patch, new_event, patch_for
-from adapters.calendar.graph_http import error_code
-from adapters.calendar.graph_mapping import graph_event
+from adapters.calendar.graph.draft import Patch, new_event, patch_for
+from adapters.calendar.graph.http import error_code
+from adapters.calendar.graph.mapping import graph_event
 from adapters.calendar.retry import RetryPolicy
 from adapters.calendar.source import Credentials, RefreshedTokens
 from adapters.calendar.writes import (
@@ -206,7 +206,7 @@ def _gone(error: APIError) -> CalendarSourceError | None:
 
 
 def _prefer() -> HeadersCollection:
-    """The delta rounds' ``Prefer``: UTC times (as ``graph_mapping`` reads) and immutable ids."""
+    """The delta rounds' ``Prefer``: UTC times (as ``mapping`` reads) and immutable ids."""
     headers = HeadersCollection()
     headers.add("Prefer", ['outlook.timezone="UTC"', 'IdType="ImmutableId"'])
     return headers

@@ -2,8 +2,8 @@
 
 Requests are built with msgraph-sdk's request builders and sent through its request
 adapter (kiota's middleware, token refresh) on ``GraphRuntime``, like the delta reads in
-``graph``; bodies go out and come back as raw JSON, so a PATCH carries exactly the
-properties we mean to change and the answer can go through ``graph_mapping`` as delta's
+``source``; bodies go out and come back as raw JSON, so a PATCH carries exactly the
+properties we mean to change and the answer can go through ``mapping`` as delta's
 entries do.
 
 A write reports how many HTTP requests it made to Graph. Retries happen at two levels
@@ -31,11 +31,11 @@ from kiota_abstractions.request_information import RequestInformation
 from msgraph import GraphServiceClient
 
 from adapters.calendar.errors import CalendarSourceError, ProviderUnavailable
-from adapters.calendar.graph import GraphRuntime
-from adapters.calendar.graph_http import (
+from adapters.calendar.graph.http import (
     ERROR_MAP,
 )
-from adapters.calendar.graph_reads import GraphReader
+from adapters.calendar.graph.reads import GraphReader
+from adapters.calendar.graph.source import GraphRuntime
 from adapters.calendar.retry import RetryPolicy
 from adapters.calendar.source import Credentials, RefreshedTokens
 

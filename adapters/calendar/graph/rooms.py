@@ -19,7 +19,7 @@ from msgraph.generated.places.graph_room.graph_room_request_builder import (
 )
 
 from adapters.calendar.errors import ProviderUnavailable
-from adapters.calendar.graph_reads import GraphReader
+from adapters.calendar.graph.reads import GraphReader
 from adapters.calendar.rooms import MAX_PAGES, Room, RoomsAnswer
 from adapters.calendar.source import Credentials, RefreshedTokens
 from domain.model import Provider

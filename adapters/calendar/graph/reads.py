@@ -1,6 +1,6 @@
 """One live Graph read: msgraph-sdk on the shared runtime, bounded retries, our errors.
 
-Shared by ``availability_graph`` (``calendar/getSchedule``) and ``rooms_graph`` (Places).
+Shared by ``availability`` (``calendar/getSchedule``) and ``rooms`` (Places).
 Same client construction and token handling as ``GraphCalendarSource`` (``GraphRuntime``).
 """
 
@@ -14,9 +14,9 @@ from kiota_abstractions.api_error import APIError
 from msgraph import GraphServiceClient
 
 from adapters.calendar.errors import CalendarSourceError, ProviderUnavailable
-from adapters.calendar.graph import GraphRuntime
-from adapters.calendar.graph_auth import DEFAULT_SCOPE
-from adapters.calendar.graph_http import is_transient, retry_after_of, translate_api_error
+from adapters.calendar.graph.auth import DEFAULT_SCOPE
+from adapters.calendar.graph.http import is_transient, retry_after_of, translate_api_error
+from adapters.calendar.graph.source import GraphRuntime
 from adapters.calendar.reads import (
     INTERACTIVE_KIOTA_RETRIES,
     INTERACTIVE_RETRY,

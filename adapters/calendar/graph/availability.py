@@ -27,7 +27,7 @@ from msgraph.generated.users.item.calendar.get_schedule.get_schedule_post_respon
 
 from adapters.calendar.availability import BusyAnswer
 from adapters.calendar.errors import ProviderRejected, ProviderUnavailable
-from adapters.calendar.graph_reads import GraphReader
+from adapters.calendar.graph.reads import GraphReader
 from adapters.calendar.source import Credentials
 from adapters.calendar.times import iana_zone, parse_instant
 from domain.availability import Interval

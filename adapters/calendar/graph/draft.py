@@ -4,7 +4,7 @@ Graph mails every attendee it is given and has no switch against it (PROVIDERS.m
 people go on the event only when the draft invites (R20, R21); rooms always go, as
 ``resource`` attendees (R23). A PATCH carries only the properties that differ from the
 event as it is now, so a save that changes nothing sends nothing (R25), the body keeps what
-Outlook added to it (``graph_body``), and the attendee objects of people who stay keep
+Outlook added to it (``body``), and the attendee objects of people who stay keep
 their type and response. An online meeting can be turned on, never off: Graph cannot
 remove one, and the join URL already given out stays valid (R22).
 """
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from adapters.calendar.graph_body import body_update, html_body
-from adapters.calendar.graph_mapping import graph_event
+from adapters.calendar.graph.body import body_update, html_body
+from adapters.calendar.graph.mapping import graph_event
 from adapters.calendar.times import iana_zone
 from adapters.calendar.writes import EventDraft
 from domain.emails import normalise_email

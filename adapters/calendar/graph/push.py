@@ -21,13 +21,13 @@ from kiota_http.middleware.options import RetryHandlerOption
 from msgraph.generated.models.subscription import Subscription
 
 from adapters.calendar.errors import CalendarSourceError, ProviderRejected, ProviderUnavailable
-from adapters.calendar.graph import GraphRuntime, GraphSession
-from adapters.calendar.graph_auth import DEFAULT_SCOPE
-from adapters.calendar.graph_http import (
+from adapters.calendar.graph.auth import DEFAULT_SCOPE
+from adapters.calendar.graph.http import (
     error_code,
     error_message,
     translate_api_error,
 )
+from adapters.calendar.graph.source import GraphRuntime, GraphSession
 from adapters.calendar.push import MAX_CLIENT_STATE, OpenedChannel
 from adapters.calendar.retry import RetryPolicy
 from adapters.calendar.source import Credentials, RefreshedTokens

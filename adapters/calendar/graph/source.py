@@ -5,7 +5,7 @@ carries the window, then ``@odata.nextLink`` pages follow until ``@odata.deltaLi
 is the next run's cursor. Every request asks for UTC times and immutable ids.
 
 The client is built per PROVIDERS.md B9 (default middleware, so kiota's RetryHandler
-retries 429/503/504 honouring ``Retry-After``, here up to a bound: see ``graph_http``).
+retries 429/503/504 honouring ``Retry-After``, here up to a bound: see ``http``).
 Responses are read as raw JSON through the SDK's request adapter rather than as SDK
 models: model parsing costs milliseconds per event.
 """
@@ -31,16 +31,16 @@ from msgraph.generated.users.item.calendar_view.delta.delta_request_builder impo
 )
 
 from adapters.calendar.errors import ProviderUnavailable
-from adapters.calendar.event_loop import LoopThread
-from adapters.calendar.graph_auth import DEFAULT_SCOPE, RefreshTokenProvider
-from adapters.calendar.graph_http import (
+from adapters.calendar.graph.auth import DEFAULT_SCOPE, RefreshTokenProvider
+from adapters.calendar.graph.event_loop import LoopThread
+from adapters.calendar.graph.http import (
     ERROR_MAP,
     graph_http_client,
     is_transient,
     retry_after_of,
     translate_api_error,
 )
-from adapters.calendar.graph_mapping import graph_event
+from adapters.calendar.graph.mapping import graph_event
 from adapters.calendar.retry import RetryPolicy
 from adapters.calendar.sessions import SessionCache
 from adapters.calendar.source import ChangePage, Credentials, RefreshedTokens
@@ -69,7 +69,7 @@ def build_session(
     token_http: httpx.AsyncClient,
     scope: str,
 ) -> GraphSession:
-    """A user's Graph client over the shared HTTP clients (``graph_http`` has the middleware).
+    """A user's Graph client over the shared HTTP clients (``http`` has the middleware).
 
     Args:
         credentials: the user's grant; ``api_url`` becomes the client's base URL.
