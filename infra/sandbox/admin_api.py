@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from infra.sandbox.errors import ApiError
 from infra.sandbox.faults import FaultPlan
@@ -58,6 +58,7 @@ class AdminViews:
         """The ``/_admin`` blueprint."""
         bp = Blueprint("sandbox_admin", __name__, url_prefix=ADMIN_PREFIX)
         rules: list[tuple[str, Any, list[str]]] = [
+            ("", self.routes, ["GET"]),
             ("/reset", self.reset, ["POST"]),
             ("/users", self.create_user, ["POST"]),
             ("/users", self.list_users, ["GET"]),
@@ -86,6 +87,10 @@ class AdminViews:
         for path, view, methods in rules:
             bp.add_url_rule(path, endpoint=view.__name__, view_func=view, methods=methods)
         return bp
+
+    def routes(self) -> Response:
+        """This list: every admin route with its methods and what it does."""
+        return jsonify(admin_routes())
 
     def reset(self) -> Response:
         """Forget everything: users, events, subscriptions, tokens, faults and logs."""
@@ -200,6 +205,19 @@ class AdminViews:
     def configure(self) -> Response:
         """Provider-specific settings, e.g. the Meet creation delay."""
         return jsonify(self.backend.configure(json_body()))
+
+
+def admin_routes() -> list[dict[str, str]]:
+    """The app's ``/_admin`` routes: path, one method each, the view's first docstring line."""
+    listed: list[dict[str, str]] = []
+    for rule in current_app.url_map.iter_rules():
+        if not rule.rule.startswith(ADMIN_PREFIX):
+            continue
+        doc = (current_app.view_functions[rule.endpoint].__doc__ or "").strip()
+        summary = doc.splitlines()[0].replace("``", "") if doc else ""
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            listed.append({"method": method, "path": rule.rule, "description": summary})
+    return sorted(listed, key=lambda route: (route["path"], route["method"]))
 
 
 def _options() -> dict[str, Any]:

@@ -125,6 +125,7 @@ class GraphAdmin:
         bp = Blueprint("graph_admin_lifecycle", __name__, url_prefix=ADMIN_PREFIX)
 
         def trigger(subscription_id: str) -> Response:
+            """Send a lifecycle event (``{"lifecycleEvent": ...}``) for a subscription."""
             event = json_body().get("lifecycleEvent") or request.args.get("lifecycleEvent", "")
             with self.state.lock:
                 found = self.state.subscriptions.get(subscription_id)

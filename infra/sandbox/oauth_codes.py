@@ -286,6 +286,7 @@ def install_admin(bp: Blueprint, server: AuthorizationServer) -> None:
     """
 
     def register_client() -> tuple[Response, int]:
+        """Register an OAuth client: ``{"client_id", "client_secret", "redirect_uris"?}``."""
         body = json_body()
         client_id, secret = body.get("client_id"), body.get("client_secret")
         if not isinstance(client_id, str) or not client_id or not isinstance(secret, str):
@@ -295,6 +296,7 @@ def install_admin(bp: Blueprint, server: AuthorizationServer) -> None:
         return jsonify({"client_id": client_id, "redirect_uris": list(uris)}), 201
 
     def settings() -> Response:
+        """Read or change the consent page: ``consent``, ``user``, ``code_lifetime_seconds``."""
         if request.method == "GET":
             return jsonify(server.settings.as_dict())
         try:
