@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from adapters.sql.accounts import AccountExists, AccountNotFound
 from adapters.sql.gauges import expose_store_gauges
 from infra.bootstrap import Container
 from infra.cli_connections import connections
+from infra.cli_crm import crm
 from infra.cli_explain import explain
 from infra.cli_status import status
 from infra.connect import ConnectError, connect_calendar
@@ -31,6 +33,7 @@ from infra.db import (
 from infra.demo import run_demo
 from infra.dlq import dlq
 from infra.log import configure_logging, redact_text
+from infra.sandbox_default import SandboxPortsError, provider_sandbox, with_provider_sandbox
 from infra.server import ListenFailed, run_single_machine, serve_with_gunicorn
 from infra.settings import Settings, SettingsError
 from workers.runner import run_workers
@@ -73,7 +76,9 @@ def cli(ctx: click.Context) -> None:
         return
     try:
         settings = Settings.from_env(isatty=sys.stderr.isatty())
-    except SettingsError as exc:
+        # No provider app configured: the sandboxes are the embedded default.
+        settings = with_provider_sandbox(settings, provider_sandbox(os.environ), os.environ)
+    except (SettingsError, SandboxPortsError) as exc:
         raise CommandFailed(str(exc)) from None
     configure_logging(settings.log_format, settings.log_level)
     container = Container(settings)
@@ -85,6 +90,7 @@ cli.add_command(dlq)
 cli.add_command(connections)
 cli.add_command(status)
 cli.add_command(explain)
+cli.add_command(crm)
 
 
 @cli.group()
@@ -234,11 +240,34 @@ def scheduler(container: Container) -> None:
 @cli.command()
 @click.pass_obj
 def run(container: Container) -> None:
-    """Everything on one machine: the HTTP service and the pipeline's workers."""
+    """Everything on one machine: the HTTP service and the pipeline's workers.
+
+    With no Google or Microsoft app configured (and not in production), the provider
+    sandboxes too, on CALSYNC_SANDBOX_PORTS (8081,8082).
+    """
     require_current_schema(container.engine)
     try:
-        run_single_machine(container)
+        _run_with_sandboxes(container)
     except ListenFailed as exc:
+        raise CommandFailed(str(exc)) from None
+
+
+def _run_with_sandboxes(container: Container) -> None:
+    try:
+        from infra.sandbox_run import SandboxListenFailed, running_sandboxes  # noqa: PLC0415
+    except ImportError:  # the sandbox providers are optional in a slimmed-down deployment
+        run_single_machine(container)
+        return
+
+    def announce(lines: list[str]) -> None:
+        click.echo("\n".join(lines))
+        sys.stdout.flush()  # first lines of `make run`, even when stdout is a pipe
+
+    try:
+        with running_sandboxes(container, provider_sandbox(os.environ), os.environ) as started:
+            sandboxed, banner = started
+            run_single_machine(sandboxed, on_listening=lambda url: announce(banner(url)))
+    except SandboxListenFailed as exc:
         raise CommandFailed(str(exc)) from None
 
 

@@ -6,6 +6,7 @@ import runpy
 import signal
 import socket
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,8 +77,13 @@ class JsonErrorRequestHandler(WSGIRequestHandler):
             self.wfile.write(body)
 
 
-def run_single_machine(container: Container) -> None:
-    """HTTP service, every worker and the scheduler in one process, until SIGINT or SIGTERM."""
+def run_single_machine(
+    container: Container, on_listening: Callable[[str], None] | None = None
+) -> None:
+    """HTTP service, every worker and the scheduler in one process, until SIGINT or SIGTERM.
+
+    ``on_listening`` is given the service's URL once its socket is bound.
+    """
     settings = container.settings
     container.declare_broker()
     with _listening_socket(settings.listen_host, settings.listen_port) as listening:
@@ -107,9 +113,12 @@ def run_single_machine(container: Container) -> None:
     signal.signal(signal.SIGTERM, _shutdown)
     signal.signal(signal.SIGINT, _shutdown)
     workers.start()
+    url = f"http://{settings.listen_host}:{server.port}"
+    if on_listening is not None:
+        on_listening(url)
     log.info(
         "calsync running",
-        url=f"http://{settings.listen_host}:{server.port}",
+        url=url,
         database=_safe_url(settings.database_url),
         broker=shown_broker_url(settings.broker_url),
     )

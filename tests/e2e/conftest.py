@@ -22,6 +22,9 @@ def calsync(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
         "CALSYNC_VAR_DIR": str(tmp_path / "var"),
         "PYTHONPATH": str(ROOT),
         "CALSYNC_LOG_FORMAT": "json",
+        # `calsync run` starts the provider sandboxes when no app is configured: on free
+        # ports here, not on the README's 8081 and 8082.
+        "CALSYNC_SANDBOX_PORTS": "0,0",
     }
     env.pop("CALSYNC_DATABASE_URL", None)
 

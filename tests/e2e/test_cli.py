@@ -108,6 +108,8 @@ def test_large_directory_loads_well_under_a_minute(calsync, tmp_path: Path) -> N
 
 def test_connect_without_the_oauth_app_says_which_variables_are_missing(calsync) -> None:
     calsync("db", "upgrade")
+    # With no app at all the sandboxes would stand in: configure Microsoft's only.
+    calsync.env["CALSYNC_MICROSOFT_CLIENT_ID"] = "ms-client"
 
     result = calsync(
         "connect",
