@@ -32,6 +32,7 @@ from adapters.sql.calendar_users import SqlCalendarUsers
 from adapters.sql.channels import SqlChannels
 from adapters.sql.connection_list import SqlConnectionList
 from adapters.sql.connections import ConnectionRecord, SqlConnections
+from adapters.sql.day_history import SAMPLE_EVERY, SqlLagSamples
 from adapters.sql.directory import SqlDirectory
 from adapters.sql.explanations import SqlExplanations
 from adapters.sql.gauges import expose_store_gauges
@@ -41,6 +42,7 @@ from domain.clock import Clock, system_clock
 from domain.model import Provider
 from infra import db
 from infra.browser_connect import BrowserConnect
+from infra.console import console_ports
 from infra.credentials import credentials_for
 from infra.settings import Settings
 from ingest import create_app
@@ -200,7 +202,11 @@ class Container:
         )
         waiting = Job("write_waiting", WRITE_WAITING_EVERY, WaitingWrites(self.engine).run)
         purge = Job("purge_old_messages", PURGE_EVERY, MessageRetention(self.engine).run)
-        return Scheduler(SqlJobs(self.engine), [*jobs.jobs(), waiting, purge], clock=self.clock)
+        # The console's lag plot: nothing else keeps lag over time.
+        lag = Job("sample_lag", SAMPLE_EVERY, SqlLagSamples(self.engine, self.clock).record)
+        return Scheduler(
+            SqlJobs(self.engine), [*jobs.jobs(), waiting, purge, lag], clock=self.clock
+        )
 
     def outbox_relay(self) -> OutboxRelay:
         """Publishes the outbox; safe to run in several processes (rows are locked)."""
@@ -264,7 +270,8 @@ class Container:
         expose_store_gauges(
             self.engine, self.clock
         )  # /metrics: connections by status, dead letters
-        return create_app(self.ingest_ports(), connections=BrowserConnect(self))
+        console = console_ports(self) if self.settings.console_tokens else None
+        return create_app(self.ingest_ports(), connections=BrowserConnect(self), console=console)
 
     def close(self) -> None:
         if "calendar_sources" in self.__dict__:

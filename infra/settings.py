@@ -50,6 +50,8 @@ class Settings:
     #: gunicorn worker processes of ``calsync serve``; None: two per core. A container sees
     #: its node's cores, not its CPU limit, so containers set it (``CALSYNC_HTTP_WORKERS``).
     http_workers: int | None = None
+    #: Tokens that open the on-call console (``/console``); empty: the console is off.
+    console_tokens: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def uses_embedded_broker(self) -> bool:
@@ -99,6 +101,7 @@ class Settings:
                 else None
             ),
             http_workers=_count(env, "CALSYNC_HTTP_WORKERS"),
+            console_tokens=_tokens(env, "CALSYNC_CONSOLE_TOKEN"),
         )
 
 
@@ -113,6 +116,18 @@ def _count(env: Mapping[str, str], name: str) -> int | None:
     if not (value.isascii() and value.isdigit() and 0 < int(value) <= 256):
         raise SettingsError(f"{name} must be a whole number from 1 to 256, got {value!r}")
     return int(value)
+
+
+#: Shortest console token taken: it opens replay and purge of every account's dead letters.
+MIN_CONSOLE_TOKEN = 16
+
+
+def _tokens(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Comma-separated operator tokens (one per person, so one can be revoked alone)."""
+    tokens = tuple(t.strip() for t in env.get(name, "").split(",") if t.strip())
+    if any(len(t) < MIN_CONSOLE_TOKEN for t in tokens):
+        raise SettingsError(f"{name}: every token must be {MIN_CONSOLE_TOKEN} characters or more")
+    return tokens
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:

@@ -20,6 +20,8 @@ from ingest import (
     openapi,
 )
 from ingest.connection_ports import CalendarConnections
+from ingest.console import ConsolePorts
+from ingest.console import install as install_console
 from ingest.ports import IngestPorts
 from ingest.publishing import DEFAULT_PUBLISH_TIMEOUT
 
@@ -28,13 +30,15 @@ def create_app(
     ports: IngestPorts,
     config: dict[str, Any] | None = None,
     connections: CalendarConnections | None = None,
+    console: ConsolePorts | None = None,
 ) -> Flask:
     """Build the HTTP application around ``ports`` (real adapters or test fakes).
 
     ``config`` overrides Flask settings, e.g. ``PUBLISH_TIMEOUT`` (seconds a request
     waits for the broker's confirm before answering 503). ``connections`` serves connect
     links, the browser OAuth flow, connection status and disconnect (without it, those
-    routes answer 409 ``not_available``).
+    routes answer 409 ``not_available``). ``console`` serves the on-call console under
+    ``/console`` (without it, or without operator tokens, nothing is there).
     """
     app = Flask("calsync")
     app.config.update(
@@ -62,4 +66,6 @@ def create_app(
     )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
+    if console is not None and console.tokens:
+        install_console(app, console)
     return app

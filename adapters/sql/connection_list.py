@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,6 +16,16 @@ from domain.connection_lag import lag_seconds
 from domain.connection_state import ACTIVE, FAILING, shown_status
 
 _c = calendar_connections.c
+#: What a listed connection is made of.
+_LISTED = (
+    _c.user_id,
+    _c.provider,
+    _c.status,
+    _c.connected_at,
+    _c.last_synced_at,
+    _c.last_error,
+    _c.sync_pending_since,
+)
 
 
 @dataclass(frozen=True)
@@ -41,6 +52,15 @@ class ListedConnection:
     lag_seconds: int | None
 
 
+@dataclass(frozen=True)
+class OperatorConnection:
+    """A connection as the on-call console lists it: whose it is, and its id to act on."""
+
+    account_id: str
+    connection_id: str
+    listed: ListedConnection
+
+
 class SqlConnectionList:
     """Read-only: connections of one account, or counted over every account."""
 
@@ -51,15 +71,7 @@ class SqlConnectionList:
     def list(self, account_id: str, where: ConnectionFilter) -> list[ListedConnection]:
         """The account's connections matching ``where``, by user id."""
         query = (
-            sa.select(
-                _c.user_id,
-                _c.provider,
-                _c.status,
-                _c.connected_at,
-                _c.last_synced_at,
-                _c.last_error,
-                _c.sync_pending_since,
-            )
+            sa.select(*_LISTED)
             .where(_c.account_id == account_id, *_matching(where))
             .order_by(_c.user_id)
             .limit(where.limit)
@@ -69,6 +81,24 @@ class SqlConnectionList:
             rows = conn.execute(query).all()
         now = self._clock()
         return [_listed(row, now) for row in rows]
+
+    def list_for_operator(
+        self, where: ConnectionFilter, account_id: str | None = None
+    ) -> builtins.list[OperatorConnection]:
+        """Connections of every account (or one), by account and user, as listed above."""
+        query = (
+            sa.select(_c.account_id, _c.id, *_LISTED)
+            .where(*_matching(where))
+            .order_by(_c.account_id, _c.user_id, _c.provider)
+            .limit(where.limit)
+            .offset(where.offset)
+        )
+        if account_id is not None:
+            query = query.where(_c.account_id == account_id)
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        now = self._clock()
+        return [OperatorConnection(row.account_id, row.id, _listed(row, now)) for row in rows]
 
     def count_by_status(self) -> dict[str, int]:
         """Connections of every account by shown status (statuses with none left out)."""

@@ -439,3 +439,16 @@ dead_letter_audit = sa.Table(
     sa.Column("at", UtcDateTime, nullable=False, index=True),
     sa.Column("detail", sa.JSON, nullable=False),
 )
+
+# Sync lag over time, for the console's plot: the scheduler's ``sample_lag`` job writes one
+# row every few minutes and drops rows older than two days, so the table stays tiny.
+sync_lag_samples = sa.Table(
+    "sync_lag_samples",
+    metadata,
+    sa.Column("at", UtcDateTime, primary_key=True),
+    # Connections that can lag (every one not disconnected), and how many of them did.
+    sa.Column("connections", sa.Integer, nullable=False),
+    sa.Column("lagging", sa.Integer, nullable=False),
+    sa.Column("max_lag_seconds", sa.Integer, nullable=False),
+    sa.Column("avg_lag_seconds", sa.Integer, nullable=False),
+)
