@@ -205,3 +205,18 @@ def test_without_operator_tokens_there_is_no_console(store: sa.Engine, tmp_path:
         assert built.http_app().test_client().get("/console/signin").status_code == 404
     finally:
         built.close()
+
+
+def test_the_sample_lag_job_measures_every_connection_that_can_lag_and_keeps_two_days(
+    container: Container, store: sa.Engine
+) -> None:
+    now = system_clock()
+    samples = SqlLagSamples(store)
+    samples.record(now - timedelta(days=3))
+
+    samples.record(now)  # the operations world: 5 connections not disconnected, 3 behind
+
+    (sample,) = samples.since(now - timedelta(days=4))
+    assert (sample.connections, sample.lagging) == (5, 3)
+    assert 7200 <= sample.max_lag_seconds < 7200 + 60  # cai, asked 2 hours ago
+    assert sample.avg_lag_seconds == pytest.approx((7200 + 600 + 90) / 5, abs=60)
