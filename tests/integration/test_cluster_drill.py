@@ -64,7 +64,7 @@ from ingest.signature import sign
 from tests.conftest import IN_CI
 from tests.support.calendar_sandbox import sandbox_settings
 from tests.support.dates import days_ahead, rfc3339
-from tests.support.processes import calsync_worker, die_with_parent
+from tests.support.processes import calsync_worker, dying_with_parent
 from tests.support.rabbit_cluster import (
     RabbitCluster,
     RabbitNode,
@@ -185,12 +185,11 @@ def calsync_serve(environment: dict[str, str], log_path: Path) -> subprocess.Pop
     command = [str(calsync)] if calsync.exists() else [sys.executable, "-m", "infra.cli"]
     with log_path.open("wb") as log:
         return subprocess.Popen(
-            [*command, "serve"],
+            dying_with_parent([*command, "serve"]),
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent,  # noqa: PLW1509 - only sets a signal
         )
 
 

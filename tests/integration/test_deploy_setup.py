@@ -33,7 +33,7 @@ from tests.support.deploy_files import (
     unit_command,
     unit_environment,
 )
-from tests.support.processes import die_with_parent
+from tests.support.processes import dying_with_parent
 
 pytestmark = pytest.mark.integration
 
@@ -199,13 +199,12 @@ def start_unit(
     env = unit_env(unit_name, settings, tmp_path / "run", instance)
     log = unit_log(tmp_path, unit_name, instance).open("wb")
     return subprocess.Popen(
-        unit_command(unit, CALSYNC, instance),
+        dying_with_parent(unit_command(unit, CALSYNC, instance)),
         env=env,
         cwd=tmp_path,
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT,
-        preexec_fn=die_with_parent,  # noqa: PLW1509 - only sets a signal
     )
 
 

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
+import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-PR_SET_PDEATHSIG = 1
 
+def dying_with_parent(command: Sequence[str]) -> list[str]:
+    """``command``, made to get SIGKILL when the test process dies, whatever kills it.
 
-def die_with_parent() -> None:
-    """In the child: get SIGKILL when the test process dies, whatever kills it (Linux)."""
-    if sys.platform == "linux":
-        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    util-linux's ``setpriv`` sets the parent-death signal and execs the command in place (same
+    pid). Not a ``preexec_fn``: Python code between fork and exec in a threaded process can
+    deadlock on a lock another thread held at the fork (the dynamic loader's, a preloaded
+    libfaketime's), which hung the 400-days-ahead run.
+    """
+    setpriv = shutil.which("setpriv")
+    if setpriv is None or sys.platform != "linux":
+        return list(command)
+    return [setpriv, "--pdeathsig", "KILL", "--", *command]
 
 
 def calsync_worker(
@@ -30,10 +35,9 @@ def calsync_worker(
     command = [str(calsync)] if calsync.exists() else [sys.executable, "-m", "infra.cli"]
     with log_path.open("wb") as log:
         return subprocess.Popen(
-            [*command, "worker", "--queue", queue],
+            dying_with_parent([*command, "worker", "--queue", queue]),
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent,  # noqa: PLW1509 - only sets a signal
         )
