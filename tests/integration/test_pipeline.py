@@ -245,3 +245,17 @@ def test_r16_duplicate_notifications_make_one_appointment(pipeline: Pipeline) ->
     assert kinds(appointment) == {"karl@exempel.se": "user", "eva@kund.se": "contact"}
     assert appointment["company_id"] == "kund"
     assert len(appointment["links"]) == 1
+
+
+def test_a_crm_event_for_an_account_that_does_not_exist_is_404_and_queues_nothing(
+    pipeline: Pipeline,
+) -> None:
+    # Given the app as the composition root builds it for calsync serve and run
+    # When the CRM deletes an appointment of an account nobody created
+    _, response = pipeline.post_crm_event(
+        "appointment.deleted", {"id": "crm-x"}, account_id="no-such-account"
+    )
+
+    # Then it is refused at once with the JSON error body, not dead-lettered later
+    assert response.status_code == 404
+    assert response.get_json()["error"]["code"] == "unknown_account"

@@ -236,6 +236,19 @@ class Pipeline:
 
     def crm(self, kind: str, data: dict[str, Any], occurred_at: datetime | None = None) -> str:
         """Post a signed CRM event to ``/crm/events``, as the CRM does; its event id."""
+        event_id, response = self.post_crm_event(kind, data, occurred_at)
+        assert response.status_code == 202, response.get_data(as_text=True)
+        return event_id
+
+    def post_crm_event(
+        self,
+        kind: str,
+        data: dict[str, Any],
+        occurred_at: datetime | None = None,
+        *,
+        account_id: str = ACCOUNT,
+    ) -> tuple[str, Any]:
+        """Post a signed CRM event for ``account_id``; its id and the HTTP answer."""
         self._crm_events += 1
         event_id = f"crm-{uuid.uuid4().hex[:12]}-{self._crm_events}"
         moment = occurred_at or datetime.now(UTC)
@@ -243,7 +256,7 @@ class Pipeline:
             {
                 "id": event_id,
                 "type": kind,
-                "account_id": ACCOUNT,
+                "account_id": account_id,
                 "occurred_at": moment.isoformat(),
                 "data": data,
             }
@@ -255,8 +268,7 @@ class Pipeline:
             content_type="application/json",
             headers={"X-Calsync-Signature": f"t={at},v1={sign(CRM_SECRET, at, raw)}"},
         )
-        assert response.status_code == 202, response.get_data(as_text=True)
-        return event_id
+        return event_id, response
 
     def calendar(self, user: str = "karl", timeout: float = TIMEOUT) -> list[dict[str, Any]]:
         """``user``'s CRM calendar through the read API, once something is there."""
