@@ -93,13 +93,13 @@ def plan() -> Response:
 @web.bp.post("/dead-letters/act")
 def act() -> Response:
     action = request.form.get("action", "")
-    ids = _ids(request.form.getlist("id"))
-    if action not in ACTIONS or not ids or len(ids) > ACTION_LIMIT:
-        return web.refused(400, "Nothing to do: run the dry run again.")
     try:
+        ids = _ids(request.form.getlist("id"))
         query = letter_filters.read(request.form, web.ports().clock()) if _by_filter() else None
     except BadFilter as error:
         return web.refused(400, str(error))
+    if action not in ACTIONS or not ids or len(ids) > ACTION_LIMIT:
+        return web.refused(400, "Nothing to do: run the dry run again.")
     selection = {**query.described(), "ids": ids} if query else {"console": True, "ids": ids}
     desk, actor = web.ports().dead_letters, web.current().actor
     if action == "replay":

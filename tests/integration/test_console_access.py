@@ -220,3 +220,12 @@ def test_the_sample_lag_job_measures_every_connection_that_can_lag_and_keeps_two
     assert (sample.connections, sample.lagging) == (5, 3)
     assert 7200 <= sample.max_lag_seconds < 7200 + 60  # cai, asked 2 hours ago
     assert sample.avg_lag_seconds == pytest.approx((7200 + 600 + 90) / 5, abs=60)
+
+
+def test_a_malformed_action_is_refused_with_a_page(client: FlaskClient) -> None:
+    sign_in(client)
+    csrf = csrf_of(client.get("/console/dead-letters").text)
+    for form in ({"action": "purge", "id": "1;DROP"}, {"action": "explode", "id": "1"}):
+        answer = client.post("/console/dead-letters/act", data={**form, "csrf": csrf})
+        assert answer.status_code == 400
+        assert "text/html" in answer.content_type
