@@ -12,7 +12,8 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-## The whole pipeline on one machine: SQLite and the embedded broker under var/.
+## The whole pipeline on one machine: SQLite and the embedded broker under var/, and the provider
+## sandboxes on 8081 and 8082 when no Google or Microsoft app is configured (README "Try it").
 run: $(STAMP)
 	$(BIN)/calsync db upgrade
 	$(BIN)/calsync run
