@@ -21,8 +21,8 @@ from msgraph.generated.models.user import User
 from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder
 
 from adapters.calendar.errors import ProviderUnavailable
-from adapters.calendar.google import build_session, close_session
-from adapters.calendar.google_errors import call_google
+from adapters.calendar.google.errors import call_google
+from adapters.calendar.google.source import build_session, close_session
 from adapters.calendar.graph.auth import DEFAULT_SCOPE
 from adapters.calendar.graph.http import translate_api_error
 from adapters.calendar.graph.source import GraphRuntime

@@ -35,7 +35,7 @@ def source_for(provider: Provider | str, **options: Any) -> CalendarSource:
         ValueError: an unknown provider.
     """
     if Provider(provider) is Provider.GOOGLE:
-        from adapters.calendar.google import GoogleCalendarSource  # noqa: PLC0415
+        from adapters.calendar.google.source import GoogleCalendarSource  # noqa: PLC0415
 
         return GoogleCalendarSource(**options)
     from adapters.calendar.graph.source import GraphCalendarSource  # noqa: PLC0415
@@ -85,7 +85,7 @@ def writer_for(provider: Provider | str, **options: Any) -> CalendarWriter:
         ValueError: an unknown provider.
     """
     if Provider(provider) is Provider.GOOGLE:
-        from adapters.calendar.google_write import GoogleCalendarWriter  # noqa: PLC0415
+        from adapters.calendar.google.write import GoogleCalendarWriter  # noqa: PLC0415
 
         return GoogleCalendarWriter(**options)
     from adapters.calendar.graph.write import GraphCalendarWriter  # noqa: PLC0415
@@ -107,7 +107,7 @@ def busy_times_for(provider: Provider | str, **options: Any) -> BusyTimes:
         ValueError: an unknown provider.
     """
     if Provider(provider) is Provider.GOOGLE:
-        from adapters.calendar.availability_google import GoogleBusyTimes  # noqa: PLC0415
+        from adapters.calendar.google.availability import GoogleBusyTimes  # noqa: PLC0415
 
         return GoogleBusyTimes(**options)
     from adapters.calendar.graph.availability import GraphBusyTimes  # noqa: PLC0415
@@ -129,7 +129,7 @@ def room_list_for(provider: Provider | str, **options: Any) -> RoomList:
         ValueError: an unknown provider.
     """
     if Provider(provider) is Provider.GOOGLE:
-        from adapters.calendar.rooms_google import GoogleRooms  # noqa: PLC0415
+        from adapters.calendar.google.rooms import GoogleRooms  # noqa: PLC0415
 
         return GoogleRooms(**options)
     from adapters.calendar.graph.rooms import GraphRooms  # noqa: PLC0415
@@ -151,7 +151,7 @@ def push_channels_for(provider: Provider | str, **options: Any) -> PushChannels:
         ValueError: an unknown provider.
     """
     if Provider(provider) is Provider.GOOGLE:
-        from adapters.calendar.push_google import GooglePushChannels  # noqa: PLC0415
+        from adapters.calendar.google.push import GooglePushChannels  # noqa: PLC0415
 
         return GooglePushChannels(**options)
     from adapters.calendar.graph.push import GraphPushChannels  # noqa: PLC0415

@@ -623,7 +623,7 @@ def _instrument(stages: _Stages) -> None:
 
     Only what exists is wrapped: a renamed stage drops out of the breakdown, nothing fails.
     """
-    from adapters.calendar import google
+    from adapters.calendar.google import source as google
     from workers import calendar_sync
 
     targets = [

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from adapters.calendar.google import GoogleCalendarSource
+from adapters.calendar.google.source import GoogleCalendarSource
 from adapters.calendar.source import Credentials
 from domain.model import AllDay, Attendee, Provider, Response, Timed
 from infra.sandbox.client import SandboxAdminClient

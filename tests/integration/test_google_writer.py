@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from adapters.calendar.errors import ProviderRejected
-from adapters.calendar.google_mapping import google_event
-from adapters.calendar.google_write import (
+from adapters.calendar.google.mapping import google_event
+from adapters.calendar.google.write import (
     GoogleCalendarWriter,
     conference_request_id,
     google_event_id,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.calendar.google import GoogleCalendarSource
+from adapters.calendar.google.source import GoogleCalendarSource
 from adapters.calendar.retry import RetryPolicy
 from adapters.calendar.source import CalendarSource, ChangePage, Credentials
 from domain.eligibility import SyncWindow

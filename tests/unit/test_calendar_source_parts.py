@@ -11,7 +11,7 @@ import pytest
 
 from adapters.calendar.errors import AuthorizationRevoked, CursorExpired
 from adapters.calendar.fake import FakeCalendarSource
-from adapters.calendar.google_mapping import google_event
+from adapters.calendar.google.mapping import google_event
 from adapters.calendar.graph.event_loop import LoopThread
 from adapters.calendar.graph.mapping import graph_event
 from adapters.calendar.retry import RetryPolicy, parse_retry_after

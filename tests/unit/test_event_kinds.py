@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from adapters.calendar.google_mapping import google_event
+from adapters.calendar.google.mapping import google_event
 from adapters.calendar.graph.mapping import graph_event
 from domain.model import EventKind
 

@@ -10,11 +10,11 @@ from msgraph.generated.models.free_busy_status import FreeBusyStatus
 from msgraph.generated.models.schedule_information import ScheduleInformation
 from msgraph.generated.models.schedule_item import ScheduleItem
 
-from adapters.calendar.availability_google import busy_intervals as google_busy
 from adapters.calendar.errors import ProviderRejected, ProviderUnavailable
+from adapters.calendar.google.availability import busy_intervals as google_busy
+from adapters.calendar.google.rooms import directory_endpoint
 from adapters.calendar.graph.availability import busy_intervals as graph_busy
 from adapters.calendar.graph.availability import view_intervals
-from adapters.calendar.rooms_google import directory_endpoint
 from adapters.sql.calendar_users import StoredWorkingHoursError, parse_working_hours
 from domain.availability import WorkingHours
 from domain.model import Provider

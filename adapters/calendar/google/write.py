@@ -28,9 +28,9 @@ from typing import Any
 import structlog
 
 from adapters.calendar.errors import CalendarSourceError, CursorExpired, ProviderRejected
-from adapters.calendar.google import calendar_service
-from adapters.calendar.google_mapping import google_event
-from adapters.calendar.google_reads import GoogleReader
+from adapters.calendar.google.mapping import google_event
+from adapters.calendar.google.reads import GoogleReader
+from adapters.calendar.google.source import calendar_service
 from adapters.calendar.retry import RetryPolicy
 from adapters.calendar.source import Credentials, RefreshedTokens
 from adapters.calendar.writes import APPOINTMENT_PROPERTY, EventDraft, EventGone, WrittenEvent

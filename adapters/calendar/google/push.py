@@ -1,7 +1,7 @@
 """Google Calendar push channels: ``events.watch`` on ``primary`` and ``channels.stop``.
 
 Uses the same per-user sessions (google-api-python-client service, google-auth
-credentials) as ``GoogleCalendarSource``, built by ``adapters.calendar.google``.
+credentials) as ``GoogleCalendarSource``, built by ``adapters.calendar.google.source``.
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ import google_auth_httplib2
 import httplib2
 
 from adapters.calendar.errors import ProviderRejected, ProviderUnavailable
-from adapters.calendar.google import (
+from adapters.calendar.google.errors import (
+    call_google,
+)
+from adapters.calendar.google.source import (
     GoogleSession,
     adopt_access_token,
     build_session,
     close_session,
-)
-from adapters.calendar.google_errors import (
-    call_google,
 )
 from adapters.calendar.push import MAX_GOOGLE_CHANNEL_ID, MAX_GOOGLE_TOKEN, OpenedChannel
 from adapters.calendar.retry import RetryPolicy

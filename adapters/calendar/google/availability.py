@@ -11,8 +11,8 @@ from typing import Any
 
 from adapters.calendar.availability import BusyAnswer
 from adapters.calendar.errors import ProviderRejected, ProviderUnavailable
-from adapters.calendar.google import calendar_service
-from adapters.calendar.google_reads import GoogleReader
+from adapters.calendar.google.reads import GoogleReader
+from adapters.calendar.google.source import calendar_service
 from adapters.calendar.retry import RetryPolicy
 from adapters.calendar.source import Credentials
 from adapters.calendar.times import parse_instant

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from googleapiclient.discovery import build
 
 from adapters.calendar.errors import ProviderUnavailable
-from adapters.calendar.google_reads import GoogleReader
+from adapters.calendar.google.reads import GoogleReader
 from adapters.calendar.retry import RetryPolicy
 from adapters.calendar.rooms import MAX_PAGES, Room, RoomsAnswer
 from adapters.calendar.source import Credentials, RefreshedTokens

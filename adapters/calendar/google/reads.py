@@ -1,6 +1,6 @@
 """One live Google read: a per-user service, bounded retries, our errors, reported tokens.
 
-Shared by ``availability_google`` (Calendar ``freebusy.query``) and ``rooms_google``
+Shared by ``availability`` (Calendar ``freebusy.query``) and ``rooms``
 (Directory ``resources.calendars.list``). Sessions are the same ``GoogleSession`` the
 calendar source keeps, built around whichever discovery service the reader asks for.
 """
@@ -12,15 +12,15 @@ from typing import Any
 
 from google.oauth2.credentials import Credentials as GoogleCredentials
 
-from adapters.calendar.google import (
+from adapters.calendar.google.errors import (
+    call_google,
+)
+from adapters.calendar.google.source import (
     GoogleSession,
     adopt_access_token,
     close_session,
     naive_utc,
     unreported_tokens,
-)
-from adapters.calendar.google_errors import (
-    call_google,
 )
 from adapters.calendar.reads import INTERACTIVE_RETRY
 from adapters.calendar.retry import RetryPolicy

@@ -17,10 +17,10 @@ from typing import Any
 from google.oauth2.credentials import Credentials as GoogleCredentials
 from googleapiclient.discovery import build
 
-from adapters.calendar.google_errors import (
+from adapters.calendar.google.errors import (
     call_google,
 )
-from adapters.calendar.google_mapping import google_event
+from adapters.calendar.google.mapping import google_event
 from adapters.calendar.retry import RetryPolicy
 from adapters.calendar.sessions import SessionCache
 from adapters.calendar.source import ChangePage, Credentials, RefreshedTokens
