@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
@@ -15,6 +14,7 @@ from ingest.calendar_reads import UnknownUser
 from ingest.errors import ApiError
 from ingest.identifiers import is_id_text
 from ingest.ports import IngestPorts
+from ingest.query_params import bounded_int
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 bp.before_request(require_account)
@@ -33,7 +33,6 @@ MAX_AVAILABILITY_DAYS = 31
 MIN_LIVE_YEAR, MAX_LIVE_YEAR = 1970, 2999
 #: A whole-number parameter: ASCII digits only (``str.isdigit`` also takes "²" and "٣",
 #: which ``int`` refuses or reads), and few enough of them that no bound needs more.
-_WHOLE_NUMBER = re.compile(r"[0-9]{1,12}")
 
 
 @bp.get("/appointments")
@@ -45,8 +44,8 @@ def list_appointments() -> Response:
         company_id=_identifier("company"),
         start=_instant("from"),
         end=_instant("to"),
-        limit=_bounded_int("limit", DEFAULT_LIMIT, 1, MAX_PAGE),
-        offset=_bounded_int("offset", 0, 0, MAX_OFFSET),
+        limit=bounded_int("limit", DEFAULT_LIMIT, 1, MAX_PAGE),
+        offset=bounded_int("offset", 0, 0, MAX_OFFSET),
     )
     if where.start and where.end and where.end <= where.start:
         raise ApiError(400, "invalid_parameter", "'to' must be later than 'from'")
@@ -132,7 +131,7 @@ def _required_int(name: str, low: int, high: int, unit: str) -> int:
         raise ApiError(
             400, "missing_parameter", f"'{name}' is required: {unit} from {low} to {high}"
         )
-    return _bounded_int(name, low, low, high)
+    return bounded_int(name, low, low, high)
 
 
 def _identifier(name: str) -> str | None:
@@ -166,16 +165,3 @@ def _instant(name: str) -> datetime | None:
             400, "invalid_parameter", f"'{name}' lies beyond the years 1 to 9999 in UTC"
         ) from None
     return value
-
-
-def _bounded_int(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    if not _WHOLE_NUMBER.fullmatch(raw) or not low <= int(raw) <= high:
-        raise ApiError(
-            400,
-            "invalid_parameter",
-            f"'{name}' must be a whole number from {low} to {high}, got {raw!r}",
-        )
-    return int(raw)

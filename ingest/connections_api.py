@@ -25,6 +25,7 @@ from ingest.connection_ports import (
 from ingest.errors import ApiError
 from ingest.identifiers import is_id_text
 from ingest.json_body import decode_json_object, refuse_oversized_body, require_json_content_type
+from ingest.query_params import store_unavailable
 
 bp = Blueprint("connections_api", __name__, url_prefix="/api/v1")
 bp.before_request(require_account)
@@ -35,7 +36,6 @@ EXTENSION = "calsync.connections"
 #: Longest appointment type id accepted (the store's id length).
 MAX_ID = 64
 #: Seconds a client should wait when the store did not answer.
-STORE_RETRY_AFTER = 5
 
 T = TypeVar("T")
 
@@ -119,13 +119,7 @@ def _call(step: Callable[[CalendarConnections], T]) -> T:
     except ConnectionFailure as failure:
         raise ApiError(failure_status(failure.code), failure.code, failure.message) from None
     except sa.exc.OperationalError as error:
-        log.warning("store unavailable", error=type(error).__name__)
-        raise ApiError(
-            503,
-            "store_unavailable",
-            "the store did not answer; retry",
-            headers={"Retry-After": str(STORE_RETRY_AFTER)},
-        ) from None
+        raise store_unavailable(error) from None
     return result
 
 

@@ -6,7 +6,6 @@ are ever listed. ``status`` and ``provider`` narrow the list; an unknown value i
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +19,7 @@ from ingest.auth import require_account
 from ingest.connection_ports import PROVIDERS
 from ingest.errors import ApiError
 from ingest.ports import IngestPorts
+from ingest.query_params import bounded_int, store_unavailable
 
 bp = Blueprint("connections_list", __name__, url_prefix="/api/v1")
 bp.before_request(require_account)
@@ -32,8 +32,6 @@ DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
 #: Largest offset into the list.
 MAX_OFFSET = 10**9
 #: Seconds a client should wait when the store did not answer.
-STORE_RETRY_AFTER = 5
-_WHOLE_NUMBER = re.compile(r"[0-9]{1,12}")
 
 
 @bp.get("/connections")
@@ -42,8 +40,8 @@ def list_connections() -> Response:
     where = ConnectionFilter(
         status=_choice("status", STATUSES),
         provider=_choice("provider", PROVIDERS),
-        limit=_bounded_int("limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
-        offset=_bounded_int("offset", 0, 0, MAX_OFFSET),
+        limit=bounded_int("limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
+        offset=bounded_int("offset", 0, 0, MAX_OFFSET),
     )
     ports: IngestPorts = current_app.extensions["calsync"]
     if ports.connection_list is None:
@@ -51,13 +49,7 @@ def list_connections() -> Response:
     try:
         listed = ports.connection_list.list(g.account_id, where)
     except sa.exc.OperationalError as error:
-        log.warning("store unavailable", error=type(error).__name__)
-        raise ApiError(
-            503,
-            "store_unavailable",
-            "the store did not answer; retry",
-            headers={"Retry-After": str(STORE_RETRY_AFTER)},
-        ) from None
+        raise store_unavailable(error) from None
     return jsonify([connection_json(c) for c in listed])
 
 
@@ -84,19 +76,6 @@ def _choice(name: str, allowed: tuple[str, ...]) -> str | None:
             f"'{name}' must be one of {', '.join(allowed)}, got {raw!r}",
         )
     return raw
-
-
-def _bounded_int(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    if not _WHOLE_NUMBER.fullmatch(raw) or not low <= int(raw) <= high:
-        raise ApiError(
-            400,
-            "invalid_parameter",
-            f"'{name}' must be a whole number from {low} to {high}, got {raw!r}",
-        )
-    return int(raw)
 
 
 def _instant(value: datetime | None) -> str | None:
