@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+## Test processes: most tests wait on brokers, sandboxes and subprocesses, so two share two
+## cores well; a file stays in one process (its session fixtures and fixed ports with it).
+TEST_WORKERS ?= 2
 
 .PHONY: run test lint bench demo sandbox clean
 
@@ -20,7 +23,7 @@ run: $(STAMP)
 
 ## The whole suite. Integration tests need PostgreSQL and RabbitMQ; under CI=true they fail when unreachable.
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check --config .ci/ruff.toml .
